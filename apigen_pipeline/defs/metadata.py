@@ -1,0 +1,19 @@
+"""Small helpers for materialization metadata that the Dagster UI plots and renders."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+import dagster as dg
+
+
+def markdown_counts(counts: Mapping[str, int] | Counter, key_header: str, value_header: str = "count") -> dg.MetadataValue:
+    rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    lines = [f"| {key_header} | {value_header} |", "|---|---:|"]
+    lines += [f"| {key} | {value} |" for key, value in rows] or ["| (none) | 0 |"]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def run_tags(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {key: value for key, value in items}

@@ -1,0 +1,47 @@
+"""Resources: where the warehouse lives and which pipeline config applies. Chosen by config and
+environment variables, never by code changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from apigen_pipeline.config import ConfigError, PipelineConfig, load_pipeline_config
+from apigen_pipeline.paths import apigen_home, warehouse_path
+from apigen_pipeline.warehouse import Warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse under the project home (APIGEN_HOME unless `home` is set)."""
+
+    home: str | None = None
+    _warehouse: Warehouse | None = PrivateAttr(default=None)
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).resolve() if self.home else apigen_home()
+
+    def get(self) -> Warehouse:
+        if self._warehouse is None:
+            warehouse = Warehouse(warehouse_path(self.home_path))
+            warehouse.migrate()
+            self._warehouse = warehouse
+        return self._warehouse
+
+
+class PipelineConfigResource(dg.ConfigurableResource):
+    """The pipeline config: a YAML file (or $APIGEN_CONFIG, or the defaults)."""
+
+    config_path: str | None = None
+    _config: PipelineConfig | None = PrivateAttr(default=None)
+
+    def load(self) -> PipelineConfig:
+        try:
+            if self._config is None:
+                self._config = load_pipeline_config(self.config_path)
+            return self._config
+        except ConfigError as error:
+            # Bad configuration will not fix itself: fail fast, no retries.
+            raise dg.Failure(description=str(error), allow_retries=False) from error

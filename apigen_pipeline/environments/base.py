@@ -1,0 +1,262 @@
+"""The Environment contract: what a domain plugin provides and how the pipeline uses it.
+
+A plugin is data plus plain functions (an `EnvironmentPlugin`); `Environment` wraps one with a
+seed and a scale and gives sessions that execute tool calls. Nothing here imports an LLM or Dagster.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, Field
+
+from apigen_pipeline.environments.database import Database, SeedSnapshot, StateDiff, Tables
+
+ToolKind = Literal["read", "write"]
+
+
+class ToolError(Exception):
+    """A domain error a tool reports to the caller as `Error: <message>`; state is rolled back."""
+
+
+class ToolSpec(BaseModel):
+    """The public face of a tool: what LLMs see and what the dependency graph is built from."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    kind: ToolKind
+    # Fields the tool's observation can yield (e.g. "user_id", "order_id"): the graph's edge sources.
+    returns: list[str] = Field(default_factory=list)
+    # A sentence a simulated user would say to ask for this call, with {argument} slots. Optional.
+    utterance: str | None = None
+
+    def openai_schema(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+
+@dataclass(frozen=True)
+class Tool:
+    spec: ToolSpec
+    function: Callable[..., Any]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    section_id: str
+    title: str
+    text: str
+    tools: tuple[str, ...] = ()  # tools this section governs; an empty tuple means "applies to all"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExecutedCall:
+    name: str
+    arguments: dict[str, Any]
+    observation: str
+    ok: bool
+    kind: ToolKind | None  # None when the tool is unknown
+
+
+@dataclass(frozen=True)
+class PolicyViolation:
+    rule: str
+    message: str
+    call_index: int | None = None
+
+
+PolicyCheckFn = Callable[[Database, Sequence[ExecutedCall], Database], list[str]]
+
+
+@dataclass(frozen=True)
+class PolicyCheck:
+    """One executable rule over (state before, action trace, state after); returns violation messages."""
+
+    rule: str
+    description: str
+    check: PolicyCheckFn
+
+    def __call__(self, before: Database, trace: Sequence[ExecutedCall], after: Database) -> list[PolicyViolation]:
+        return [PolicyViolation(self.rule, message) for message in self.check(before, trace, after)]
+
+
+class ExampleTask(BaseModel):
+    """A few-shot example: an instruction and its ground truth actions/outputs."""
+
+    instruction: str
+    actions: list[dict[str, Any]]
+    outputs: list[str] = Field(default_factory=list)
+    write_tools: list[str] = Field(default_factory=list)
+
+
+class DomainSample(BaseModel):
+    """Domain data sampled for one task context: one user and the records the task may touch."""
+
+    user_id: str
+    records: dict[str, dict[str, Any]]  # table -> {id: record}
+    # How the user can identify themselves, e.g. {"email": ...} or {"first_name":..., "zip":...}.
+    identity: dict[str, Any]
+
+
+DomainSampler = Callable[[Database, random.Random, Sequence[str]], DomainSample]
+ActionProposer = Callable[[DomainSample, Sequence[str], random.Random], "list[ToolCall] | None"]
+
+
+@dataclass(frozen=True)
+class EnvironmentPlugin:
+    """Everything a domain provides. Validate with `registry.validate_plugin` before use."""
+
+    name: str
+    tools: Sequence[Tool]
+    policy_sections: Sequence[PolicySection]
+    generate_data: Callable[[int, float], Tables]  # (seed, scale) -> tables; same seed, same bytes
+    policy_checks: Sequence[PolicyCheck]
+    sample_domain_data: DomainSampler
+    example_tasks: Sequence[ExampleTask] = ()
+    # Tool pairs (a, b) the policy forbids in one task, removed from the dependency graph.
+    forbidden_pairs: Sequence[tuple[str, str]] = ()
+    # Tools that authenticate the user; a context always includes one.
+    auth_tools: Sequence[str] = ()
+    # Proposes a grounded ground-truth action list for a sample (used by the offline simulated backend).
+    propose_actions: ActionProposer | None = None
+    description: str = ""
+    default_seed: int = 0
+    # Per-table record-count scale factors of the default size are owned by generate_data.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def policy_text(self) -> str:
+        return "\n\n".join(f"## {s.title}\n{s.text}" for s in self.policy_sections)
+
+
+class Environment:
+    """A plugin bound to a seed and a scale: the seeded database is built once and shared read-only."""
+
+    def __init__(self, plugin: EnvironmentPlugin, seed: int | None = None, scale: float = 1.0):
+        self.plugin = plugin
+        self.seed = plugin.default_seed if seed is None else seed
+        self.scale = scale
+        self._tools = {tool.name: tool for tool in plugin.tools}
+        self._validators = {
+            tool.name: jsonschema.Draft202012Validator(tool.spec.parameters) for tool in plugin.tools
+        }
+
+    @property
+    def name(self) -> str:
+        return self.plugin.name
+
+    @cached_property
+    def snapshot(self) -> SeedSnapshot:
+        return SeedSnapshot(self.plugin.generate_data(self.seed, self.scale))
+
+    @property
+    def tool_specs(self) -> list[ToolSpec]:
+        return [tool.spec for tool in self.plugin.tools]
+
+    def tool_spec(self, name: str) -> ToolSpec | None:
+        tool = self._tools.get(name)
+        return tool.spec if tool else None
+
+    @property
+    def write_tools(self) -> list[str]:
+        return [t.name for t in self.plugin.tools if t.spec.kind == "write"]
+
+    @property
+    def policy_text(self) -> str:
+        return self.plugin.policy_text
+
+    def fresh_database(self) -> Database:
+        return Database(self.snapshot)
+
+    def fingerprint(self) -> str:
+        return Database(self.snapshot).state_hash()
+
+    def new_session(self, database: Database | None = None) -> Session:
+        return Session(self, database or self.fresh_database())
+
+    def argument_errors(self, name: str, arguments: Any) -> str | None:
+        """Why a call is malformed (unknown tool, bad arguments), or None when it is well formed."""
+        tool = self._tools.get(name)
+        if tool is None:
+            return f"unknown tool '{name}'"
+        if not isinstance(arguments, dict):
+            return f"arguments of '{name}' must be an object, got {type(arguments).__name__}"
+        error = jsonschema.exceptions.best_match(self._validators[name].iter_errors(arguments))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "arguments"
+            return f"invalid arguments for '{name}' at {where}: {error.message}"
+        return None
+
+    def execute(self, database: Database, name: str, arguments: Any) -> ExecutedCall:
+        """Run one call. Errors come back as `Error: ...` observations with the state unchanged."""
+        problem = self.argument_errors(name, arguments)
+        tool = self._tools.get(name)
+        kind = tool.spec.kind if tool else None
+        if problem is not None or tool is None:
+            return ExecutedCall(name, arguments if isinstance(arguments, dict) else {}, f"Error: {problem}", False, kind)
+        savepoint = database.savepoint() if kind == "write" else None
+        try:
+            result = tool.function(database, **arguments)
+        except ToolError as error:
+            if savepoint is not None:
+                database.rollback(savepoint)
+            return ExecutedCall(name, arguments, f"Error: {error}", False, kind)
+        except Exception as error:  # a bug in a plugin tool must not crash a batch; it is reported as text
+            if savepoint is not None:
+                database.rollback(savepoint)
+            return ExecutedCall(name, arguments, f"Error: internal tool failure: {type(error).__name__}: {error}",
+                                False, kind)
+        return ExecutedCall(name, arguments, render_observation(result), True, kind)
+
+    def check_policy(self, before: Database, trace: Sequence[ExecutedCall], after: Database) -> list[PolicyViolation]:
+        violations: list[PolicyViolation] = []
+        for check in self.plugin.policy_checks:
+            violations.extend(check(before, trace, after))
+        return violations
+
+    def sample_domain_data(self, rng: random.Random, write_tools: Sequence[str]) -> DomainSample:
+        return self.plugin.sample_domain_data(self.fresh_database(), rng, write_tools)
+
+
+class Session:
+    """One conversation's (or one replay's) database plus the trace of calls made on it."""
+
+    def __init__(self, environment: Environment, database: Database):
+        self.environment = environment
+        self.database = database
+        self.trace: list[ExecutedCall] = []
+
+    def execute(self, name: str, arguments: Any) -> ExecutedCall:
+        call = self.environment.execute(self.database, name, arguments)
+        self.trace.append(call)
+        return call
+
+    def state_hash(self) -> str:
+        return self.database.state_hash()
+
+    def diff_from_seed(self) -> StateDiff:
+        return self.environment.fresh_database().diff(self.database)
+
+
+def render_observation(result: Any) -> str:
+    """Tool return values become the observation text the agent sees (JSON for structures)."""
+    if isinstance(result, str):
+        return result
+    import json
+
+    return json.dumps(result, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,32 @@
+"""SQL lives in files under `sql/` (the repo's top level, shipped in the wheel as `apigen_pipeline/_sql`)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def sql_root() -> Path:
+    packaged = Path(__file__).resolve().parents[1] / "_sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+@lru_cache(maxsize=None)
+def load_sql(name: str) -> str:
+    """`load_sql("warehouse/delete_partition")` -> the text of `sql/warehouse/delete_partition.sql`."""
+    path = sql_root() / f"{name}.sql"
+    if not path.is_file():
+        raise FileNotFoundError(f"no SQL file {path}")
+    return path.read_text()
+
+
+def with_table(name: str, table: str, known_tables: set[str]) -> str:
+    """Fill the `{table}` identifier slot of a template; only names that exist in the schema pass."""
+    if not _IDENTIFIER.match(table) or table not in known_tables:
+        raise ValueError(f"unknown warehouse table '{table}'")
+    return load_sql(name).replace("{table}", f'"{table}"')
