@@ -22,7 +22,7 @@ def build_definitions(config: PipelineConfig | None = None, config_path: str | N
         assets=[specs, contexts],
         resources={
             "warehouse": WarehouseResource(home=home),
-            "pipeline_config": PipelineConfigResource(config_path=config_path),
+            "pipeline_config": PipelineConfigResource(config_json=config.model_dump_json(), config_path=config_path),
         },
     )
 

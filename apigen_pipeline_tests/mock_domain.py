@@ -145,3 +145,8 @@ def malformed_plugin() -> EnvironmentPlugin:
     """The mock plugin with a duplicated tool and a tool whose schema is not an object."""
     broken = Tool(ToolSpec(name="broken", description="x", kind="read", parameters={"type": "string"}), find_user)
     return dataclasses.replace(plugin, name="brokenshop", tools=[*TOOLS, TOOLS[0], broken])
+
+
+def make_plugin() -> EnvironmentPlugin:
+    """A zero-argument factory: plugins may be exported this way as well as as objects."""
+    return plugin

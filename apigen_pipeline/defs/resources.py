@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, ValidationError
 
-from apigen_pipeline.config import ConfigError, PipelineConfig, load_pipeline_config
+from apigen_pipeline.config import ConfigError, PipelineConfig, format_validation_error, load_pipeline_config
 from apigen_pipeline.paths import apigen_home, warehouse_path
 from apigen_pipeline.warehouse import Warehouse
 
@@ -32,16 +32,25 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class PipelineConfigResource(dg.ConfigurableResource):
-    """The pipeline config: a YAML file (or $APIGEN_CONFIG, or the defaults)."""
+    """The pipeline config. `build_definitions` passes the exact config it built the partitions from
+    (as JSON), so the assets and the partition set can never disagree; without it, a YAML file
+    (or $APIGEN_CONFIG, or the defaults) is read."""
 
+    config_json: str | None = None
     config_path: str | None = None
     _config: PipelineConfig | None = PrivateAttr(default=None)
 
     def load(self) -> PipelineConfig:
         try:
             if self._config is None:
-                self._config = load_pipeline_config(self.config_path)
+                if self.config_json is not None:
+                    self._config = PipelineConfig.model_validate_json(self.config_json)
+                else:
+                    self._config = load_pipeline_config(self.config_path)
             return self._config
+        except ValidationError as error:
+            raise dg.Failure(description=f"invalid pipeline config: {format_validation_error(error)}",
+                             allow_retries=False) from error
         except ConfigError as error:
             # Bad configuration will not fix itself: fail fast, no retries.
             raise dg.Failure(description=str(error), allow_retries=False) from error

@@ -99,21 +99,21 @@ class DependencyGraph:
         return walk
 
     def reads_needed(self, writes: Iterable[str], auth_tools: Sequence[str] = (), depth: int = 3) -> list[str]:
-        """Read tools that feed the writes' arguments, transitively, in graph order."""
-        needed: list[str] = []
+        """Read tools that feed the writes' arguments, transitively: authentication first, then the
+        farthest producers before the reads that consume their outputs."""
+        distance: dict[str, int] = {}
         frontier = list(dict.fromkeys(writes))
-        for _ in range(depth):
+        for level in range(1, depth + 1):
             next_frontier: list[str] = []
             for tool in frontier:
                 for source in self._predecessors.get(tool, []):
-                    if self.specs[source].kind == "read" and source not in needed:
-                        needed.append(source)
+                    if self.specs[source].kind == "read" and source not in distance:
+                        distance[source] = level
                         next_frontier.append(source)
             frontier = next_frontier
-        for auth in auth_tools:
-            if auth not in needed:
-                needed.insert(0, auth)
-        return needed
+        ordered = sorted(distance, key=lambda name: -distance[name])
+        auth = [a for a in auth_tools if a in self.specs]
+        return auth + [name for name in ordered if name not in auth]
 
     def to_rows(self) -> list[dict[str, Any]]:
         return [{"source_tool": e.source, "target_tool": e.target, "via_fields": list(e.via)} for e in self.edges]

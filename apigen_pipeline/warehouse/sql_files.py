@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -16,7 +16,7 @@ def sql_root() -> Path:
     return Path(__file__).resolve().parents[2] / "sql"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_sql(name: str) -> str:
     """`load_sql("warehouse/delete_partition")` -> the text of `sql/warehouse/delete_partition.sql`."""
     path = sql_root() / f"{name}.sql"

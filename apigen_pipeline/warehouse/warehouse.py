@@ -7,6 +7,7 @@ Dagster step that held a connection while waiting on an LLM would lock every oth
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,17 @@ from apigen_pipeline.warehouse.sql_files import load_sql, with_table
 
 # Columns that say *which run* wrote a row, not *what* it holds: excluded from content hashes.
 RUN_COLUMNS = ("run_id", "materialized_at")
+
+
+# DuckDB shares one database instance per file inside a process, and its pandas scan is not safe
+# to race from several threads: connections to one file are serialized per process.
+_PROCESS_LOCKS: dict[Path, threading.RLock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> threading.RLock:
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(path.resolve(), threading.RLock())
 
 
 @dataclass(frozen=True)
@@ -44,21 +56,22 @@ class Warehouse:
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open, yield, close. Waits (bounded) while another process holds the file's lock."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.02
-        while True:
+        with _process_lock(self.path):
+            deadline = time.monotonic() + self.lock_timeout_s
+            delay = 0.02
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path), read_only=read_only)
+                    break
+                except duckdb.IOException as error:
+                    if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                        raise
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
-                break
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        try:
-            yield con
-        finally:
-            con.close()
+                yield con
+            finally:
+                con.close()
 
     # -- schema -------------------------------------------------------------------------------
     def migrate(self) -> list[int]:

@@ -1,0 +1,56 @@
+import pytest
+
+from apigen_pipeline.config import ConfigError, PipelineConfig, load_pipeline_config
+
+
+def test_defaults_enable_both_built_in_domains():
+    config = load_pipeline_config()
+    assert config.domain_names == ["airline", "retail"]
+    assert config.sampling.contexts_per_partition == 20
+
+
+def test_yaml_file_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("domains:\n  - name: retail\n    scale: 0.5\nsampling:\n  contexts_per_partition: 7\n")
+    config = load_pipeline_config(path, overrides={"sampling": {"base_seed": 3}})
+    assert config.domain_names == ["retail"]
+    assert config.domain("retail").scale == 0.5
+    assert (config.sampling.contexts_per_partition, config.sampling.base_seed) == (7, 3)
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("sampling:\n  contexts_per_partiton: 3\n", "sampling.contexts_per_partiton: Extra inputs are not permitted"),
+    ("sampling:\n  contexts_per_partition: 0\n", "sampling.contexts_per_partition"),
+    ("domains:\n  - name: Retail\n", "domains.0.name"),
+    ("domains:\n  - name: retail\n  - name: retail\n", "domain names must be unique"),
+    ("domains: []\n", "at least one domain"),
+    ("sampling:\n  min_write_tools: 3\n  max_write_tools: 1\n", "min_write_tools must not exceed"),
+    ("- just\n- a list\n", "must hold a mapping"),
+    ("domains: [\n", "is not valid YAML"),
+])
+def test_bad_config_names_the_problem(tmp_path, text, fragment):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_pipeline_config(path)
+    assert fragment in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_pipeline_config(tmp_path / "nope.yaml")
+
+
+def test_env_var_points_at_the_config(tmp_path, monkeypatch):
+    path = tmp_path / "c.yaml"
+    path.write_text("domains:\n  - name: airline\n")
+    monkeypatch.setenv("APIGEN_CONFIG", str(path))
+    assert load_pipeline_config().domain_names == ["airline"]
+
+
+def test_fingerprint_changes_with_any_setting():
+    base = PipelineConfig()
+    assert base.fingerprint() == PipelineConfig().fingerprint()
+    changed = PipelineConfig.model_validate({"sampling": {"base_seed": 1}})
+    assert changed.fingerprint() != base.fingerprint()
