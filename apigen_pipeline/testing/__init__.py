@@ -1,0 +1,31 @@
+"""Reusable test helpers: local servers speaking the OpenAI and Anthropic wire formats."""
+
+from apigen_pipeline.testing.wire_servers import (
+    AnthropicWireServer,
+    FaultPlan,
+    OpenAIWireServer,
+    RecordedRequest,
+    Responder,
+    WireReply,
+    WireServer,
+    WireToolCall,
+    WireUsage,
+    body_hash,
+    deterministic_responder,
+    value_for_schema,
+)
+
+__all__ = [
+    "AnthropicWireServer",
+    "FaultPlan",
+    "OpenAIWireServer",
+    "RecordedRequest",
+    "Responder",
+    "WireReply",
+    "WireServer",
+    "WireToolCall",
+    "WireUsage",
+    "body_hash",
+    "deterministic_responder",
+    "value_for_schema",
+]

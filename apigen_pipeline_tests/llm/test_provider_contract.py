@@ -1,0 +1,552 @@
+"""One contract, both providers: the real SDKs over HTTP against local wire-format servers."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import pytest
+
+from apigen_pipeline.llm.providers.anthropic_provider import AnthropicProvider
+from apigen_pipeline.llm.providers.base import Provider, ProviderError
+from apigen_pipeline.llm.providers.openai_provider import (
+    OpenAIProvider,
+    detected_structured_mode,
+    forget_detected_structured_modes,
+)
+from apigen_pipeline.llm.types import (
+    ChatMessage,
+    ErrorKind,
+    LLMRequest,
+    LLMResponse,
+    ToolCallData,
+    ToolSchema,
+    Usage,
+)
+from apigen_pipeline.testing import (
+    AnthropicWireServer,
+    OpenAIWireServer,
+    WireReply,
+    WireServer,
+    WireToolCall,
+    WireUsage,
+    deterministic_responder,
+)
+
+PLANTED_KEY = "sk-test-PLANTED-SECRET-123"
+MODEL = "test-model"
+
+GET_ORDER = ToolSchema(
+    name="get_order_details",
+    description="Look up an order.",
+    parameters={"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+)
+CANCEL = ToolSchema(
+    name="cancel_pending_order",
+    description="Cancel a pending order.",
+    parameters={
+        "type": "object",
+        "properties": {"order_id": {"type": "string"}, "reason": {"enum": ["no longer needed", "ordered by mistake"]}},
+        "required": ["order_id", "reason"],
+    },
+)
+BLUEPRINT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "instruction": {"type": "string"},
+        "actions": {"type": "array", "minItems": 1,
+                    "items": {"type": "object", "properties": {"name": {"enum": ["cancel_pending_order"]},
+                                                               "arguments": {"type": "object"}},
+                              "required": ["name", "arguments"]}},
+        "outputs": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["instruction", "actions", "outputs"],
+}
+
+
+def openai_tool_calls_sent(body: dict) -> list[tuple[str, str, dict]]:
+    return [(call["id"], call["function"]["name"], json.loads(call["function"]["arguments"]))
+            for message in body["messages"] if message["role"] == "assistant"
+            for call in message.get("tool_calls") or []]
+
+
+def openai_tool_results_sent(body: dict) -> list[tuple[str, str]]:
+    return [(m["tool_call_id"], m["content"]) for m in body["messages"] if m["role"] == "tool"]
+
+
+def openai_schema_sent(body: dict) -> dict:
+    return body["response_format"]["json_schema"]["schema"]
+
+
+def anthropic_tool_calls_sent(body: dict) -> list[tuple[str, str, dict]]:
+    return [(block["id"], block["name"], block["input"]) for message in body["messages"]
+            if message["role"] == "assistant" for block in message["content"] if block["type"] == "tool_use"]
+
+
+def anthropic_tool_results_sent(body: dict) -> list[tuple[str, str]]:
+    return [(block["tool_use_id"], block["content"]) for message in body["messages"]
+            if message["role"] == "user" for block in message["content"] if block["type"] == "tool_result"]
+
+
+def anthropic_schema_sent(body: dict) -> dict:
+    forced = body["tool_choice"]["name"]
+    return next(tool["input_schema"] for tool in body["tools"] if tool["name"] == forced)
+
+
+@dataclass(frozen=True)
+class Harness:
+    """What differs between the providers: how to build them, and how to read what they sent."""
+
+    name: str
+    server_type: type[WireServer]
+    provider_type: Callable[..., Provider]
+    key_env: str
+    base_url_env: str
+    tool_calls_sent: Callable[[dict], list[tuple[str, str, dict]]]
+    tool_results_sent: Callable[[dict], list[tuple[str, str]]]
+    schema_sent: Callable[[dict], dict]
+    # The neutral Usage a wire usage block maps to (Anthropic reports cache reads/writes apart).
+    expected_usage: Callable[[WireUsage], Usage]
+
+    def provider(self, server: WireServer, timeout_s: float = 5.0, **options: Any) -> Provider:
+        return self.provider_type(base_url=server.base_url, timeout_s=timeout_s, **options)
+
+
+HARNESSES = [
+    Harness("openai", OpenAIWireServer, OpenAIProvider, "OPENAI_API_KEY", "OPENAI_BASE_URL",
+            openai_tool_calls_sent, openai_tool_results_sent, openai_schema_sent,
+            lambda u: Usage(input_tokens=u.input_tokens, output_tokens=u.output_tokens,
+                            cached_input_tokens=u.cached_input_tokens)),
+    Harness("anthropic", AnthropicWireServer, AnthropicProvider, "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+            anthropic_tool_calls_sent, anthropic_tool_results_sent, anthropic_schema_sent,
+            lambda u: Usage(input_tokens=u.input_tokens + u.cached_input_tokens + u.cache_creation_input_tokens,
+                            output_tokens=u.output_tokens, cached_input_tokens=u.cached_input_tokens)),
+]
+
+
+@pytest.fixture(params=HARNESSES, ids=lambda harness: harness.name)
+def harness(request, monkeypatch) -> Harness:
+    chosen: Harness = request.param
+    monkeypatch.setenv(chosen.key_env, PLANTED_KEY)
+    monkeypatch.delenv(chosen.base_url_env, raising=False)
+    forget_detected_structured_modes()
+    return chosen
+
+
+@pytest.fixture
+def openai_harness(monkeypatch) -> Harness:
+    monkeypatch.setenv("OPENAI_API_KEY", PLANTED_KEY)
+    forget_detected_structured_modes()
+    return HARNESSES[0]
+
+
+def send(provider: Provider, *requests: LLMRequest) -> list[LLMResponse]:
+    async def run() -> list[LLMResponse]:
+        try:
+            return [await provider.send(request, MODEL) for request in requests]
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(run())
+
+
+def failure(provider: Provider, request: LLMRequest) -> ProviderError:
+    with pytest.raises(ProviderError) as caught:
+        send(provider, request)
+    return caught.value
+
+
+def user_request(text: str = "Hello?", **extra: Any) -> LLMRequest:
+    return LLMRequest(role="human", messages=[ChatMessage(role="system", content="Be brief."),
+                                              ChatMessage(role="user", content=text)], **extra)
+
+
+def agent_request(messages: list[ChatMessage] | None = None, tool_choice: str = "auto") -> LLMRequest:
+    return LLMRequest(
+        role="agent",
+        messages=messages or [ChatMessage(role="system", content="Retail policy.", cacheable=True),
+                              ChatMessage(role="user", content="Cancel #W1, I no longer need it.")],
+        tools=[GET_ORDER, CANCEL],
+        tool_choice=tool_choice,
+    )
+
+
+# ---- answers --------------------------------------------------------------------------------------------
+
+def test_plain_text(harness):
+    with harness.server_type(lambda body, i: WireReply.of_text("Hi, how can I help?")) as server:
+        [response] = send(harness.provider(server), user_request())
+    assert response.text == "Hi, how can I help?"
+    assert response.tool_calls == []
+    assert response.finish_reason == "stop"
+    assert response.model == MODEL
+    assert server.request_count == 1
+
+
+def test_usage_mapped(harness):
+    wire = WireUsage(input_tokens=1200, output_tokens=85, cached_input_tokens=1024, cache_creation_input_tokens=64)
+    with harness.server_type(lambda body, i: WireReply.of_text("ok").with_usage(
+            wire.input_tokens, wire.output_tokens, wire.cached_input_tokens, wire.cache_creation_input_tokens)) as server:
+        [response] = send(harness.provider(server), user_request())
+    assert response.usage == harness.expected_usage(wire)
+    assert response.usage.cached_input_tokens == 1024
+
+
+def test_json_schema_output_conforms(harness):
+    request = user_request("Write a blueprint.", response_schema=BLUEPRINT_SCHEMA, response_schema_name="blueprint")
+    with harness.server_type(deterministic_responder) as server:
+        [response] = send(harness.provider(server), request)
+    assert response.tool_calls == []
+    jsonschema.validate(json.loads(response.text), BLUEPRINT_SCHEMA)
+    assert harness.schema_sent(server.requests[0].body) == BLUEPRINT_SCHEMA
+
+
+def test_tool_call_comes_back_as_typed_data(harness):
+    arguments = {"order_id": "#W0001", "reason": "no longer needed"}
+    with harness.server_type(lambda body, i: WireReply.of_tool_call("cancel_pending_order", arguments,
+                                                                     id="call_abc123")) as server:
+        [response] = send(harness.provider(server), agent_request())
+    assert response.tool_calls == [ToolCallData(id="call_abc123", name="cancel_pending_order", arguments=arguments)]
+    assert response.finish_reason == "tool_calls"
+    assert not response.text
+
+
+def test_multi_turn_history_with_tool_results_is_sent_back(harness):
+    lookup = ToolCallData(id="call_1", name="get_order_details", arguments={"order_id": "#W1"})
+    lookup_2 = ToolCallData(id="call_2", name="get_order_details", arguments={"order_id": "#W2"})
+    history = [
+        ChatMessage(role="system", content="Retail policy.", cacheable=True),
+        ChatMessage(role="user", content="Cancel #W1 and tell me about #W2."),
+        ChatMessage(role="assistant", content="Let me look.", tool_calls=[lookup, lookup_2]),
+        ChatMessage(role="tool", tool_call_id="call_1", name="get_order_details", content='{"status": "pending"}'),
+        ChatMessage(role="tool", tool_call_id="call_2", name="get_order_details", content='{"status": "delivered"}'),
+        ChatMessage(role="user", content="Yes, cancel it."),
+    ]
+    reply = WireReply.of_tool_call("cancel_pending_order", {"order_id": "#W1", "reason": "no longer needed"})
+    with harness.server_type(lambda body, i: reply) as server:
+        [response] = send(harness.provider(server), agent_request(history))
+    body = server.requests[0].body
+    assert harness.tool_calls_sent(body) == [("call_1", "get_order_details", {"order_id": "#W1"}),
+                                             ("call_2", "get_order_details", {"order_id": "#W2"})]
+    assert harness.tool_results_sent(body) == [("call_1", '{"status": "pending"}'),
+                                               ("call_2", '{"status": "delivered"}')]
+    assert "Yes, cancel it." in json.dumps(body)
+    [call] = response.tool_calls
+    assert (call.name, call.arguments) == ("cancel_pending_order", {"order_id": "#W1", "reason": "no longer needed"})
+
+
+def test_tool_arguments_that_are_not_an_object_are_invalid_output(harness):
+    reply = WireReply.of_tool_call("cancel_pending_order", "[1, 2]")
+    if harness.name == "anthropic":
+        reply = WireReply.of_tool_calls(WireToolCall("cancel_pending_order", [1, 2]))  # type: ignore[arg-type]
+    with harness.server_type(lambda body, i: reply) as server:
+        error = failure(harness.provider(server), agent_request())
+    assert error.kind is ErrorKind.INVALID_OUTPUT
+    assert "cancel_pending_order" in error.message
+
+
+# ---- errors ----------------------------------------------------------------------------------------------
+
+def _http_date_in(seconds: float) -> str:
+    return email.utils.formatdate(time.time() + seconds, usegmt=True)
+
+
+ERROR_CASES = {
+    "429 retry-after seconds": (lambda: WireReply.rate_limited(retry_after=7), ErrorKind.RATE_LIMIT, 429, 7.0),
+    "429 retry-after-ms": (lambda: WireReply.rate_limited(retry_after=None, retry_after_ms=1500),
+                           ErrorKind.RATE_LIMIT, 429, 1.5),
+    "429 retry-after http date": (lambda: WireReply.rate_limited(retry_after=_http_date_in(30)),
+                                  ErrorKind.RATE_LIMIT, 429, 30.0),
+    "500": (WireReply.server_error, ErrorKind.TRANSIENT, 500, None),
+    "529 overloaded": (WireReply.overloaded, ErrorKind.TRANSIENT, 529, None),
+    "401": (WireReply.unauthorized, ErrorKind.PERMANENT, 401, None),
+    "403": (lambda: WireReply.http_error(403, "forbidden"), ErrorKind.PERMANENT, 403, None),
+    "404 unknown model": (lambda: WireReply.model_not_found(MODEL), ErrorKind.PERMANENT, 404, None),
+    "400 context length": (WireReply.context_length_exceeded, ErrorKind.PERMANENT, 400, None),
+    "400 other": (lambda: WireReply.http_error(400, "messages: must not be empty"), ErrorKind.PERMANENT, 400, None),
+}
+
+
+def test_http_errors_are_classified(harness):
+    """Every case through one server and one client: each would otherwise pay for its own SDK client."""
+    with harness.server_type(lambda body, i: ERROR_CASES[body_text(body)][0]()) as server:
+        provider = harness.provider(server)
+
+        async def run() -> dict[str, ProviderError]:
+            errors = {}
+            try:
+                for case in ERROR_CASES:
+                    with pytest.raises(ProviderError) as caught:
+                        await provider.send(user_request(case), MODEL)
+                    errors[case] = caught.value
+            finally:
+                await provider.aclose()
+            return errors
+
+        errors = asyncio.run(run())
+    for case, (_, kind, status, retry_after) in ERROR_CASES.items():
+        error = errors[case]
+        assert (error.kind, error.status_code) == (kind, status), case
+        if retry_after is None:
+            assert error.retry_after is None, case
+        else:
+            assert error.retry_after == pytest.approx(retry_after, abs=2.0), case
+    assert "context length" in errors["400 context length"].message
+    assert "unknown model" in errors["404 unknown model"].message
+    assert server.request_count == len(ERROR_CASES)  # the provider never retries
+
+
+def body_text(body: dict) -> str:
+    """The last user message's text, in either wire format."""
+    content = body["messages"][-1]["content"]
+    return content if isinstance(content, str) else content[-1]["text"]
+
+
+@pytest.mark.parametrize("fault", ["truncated", "invalid_json"])
+def test_broken_bodies_are_transient(harness, fault):
+    reply = WireReply.of_text("fine")
+    reply = reply.truncated() if fault == "truncated" else reply.with_invalid_json()
+    with harness.server_type(lambda body, i: reply) as server:
+        error = failure(harness.provider(server), user_request())
+    assert error.kind is ErrorKind.TRANSIENT
+    assert server.request_count == 1
+
+
+def test_timeout_is_transient(harness):
+    with harness.server_type(lambda body, i: WireReply.of_text("late").delayed(3.0)) as server:
+        started = time.monotonic()
+        error = failure(harness.provider(server, timeout_s=0.3), user_request())
+        elapsed = time.monotonic() - started
+    assert error.kind is ErrorKind.TRANSIENT
+    assert "timed out" in error.message
+    assert elapsed < 2.0
+
+
+def test_unreachable_server_is_transient(harness):
+    with harness.server_type() as server:
+        provider = harness.provider(server)
+    error = failure(provider, user_request())  # the server is gone
+    assert error.kind is ErrorKind.TRANSIENT
+
+
+# ---- keys ------------------------------------------------------------------------------------------------
+
+def test_key_is_sent_but_never_appears_in_errors(harness):
+    replies = iter([
+        WireReply.of_text("ok"),
+        WireReply.http_error(401, f"Incorrect API key provided: {PLANTED_KEY}."),
+        WireReply.http_error(429, f"Slow down, {PLANTED_KEY}", headers={"retry-after": "1"}),
+        WireReply.server_error(f"crash while serving {PLANTED_KEY}"),
+    ])
+    with harness.server_type(lambda body, i: next(replies), expected_api_key=PLANTED_KEY) as server:
+        provider_errors = []
+        send(harness.provider(server), user_request())
+        for _ in range(3):
+            provider_errors.append(failure(harness.provider(server), user_request()))
+    assert [record.auth_matched for record in server.requests] == [True] * 4
+    assert [error.kind for error in provider_errors] == [ErrorKind.PERMANENT, ErrorKind.RATE_LIMIT,
+                                                         ErrorKind.TRANSIENT]
+    for error in provider_errors:
+        assert PLANTED_KEY not in str(error)
+        assert PLANTED_KEY not in repr(error.args)
+        assert PLANTED_KEY not in error.message
+    assert PLANTED_KEY not in repr(server.requests)
+
+
+def test_wrong_key_is_rejected_as_permanent(harness, monkeypatch):
+    monkeypatch.setenv(harness.key_env, "sk-wrong")
+    with harness.server_type(deterministic_responder, expected_api_key=PLANTED_KEY) as server:
+        error = failure(harness.provider(server), user_request())
+    assert error.kind is ErrorKind.PERMANENT and error.status_code == 401
+
+
+def test_default_endpoint_without_key_fails_permanently_without_sending(harness, monkeypatch):
+    monkeypatch.delenv(harness.key_env)
+    provider = harness.provider_type(timeout_s=1.0)
+    error = failure(provider, user_request())
+    assert error.kind is ErrorKind.PERMANENT
+    assert error.message == f"{harness.key_env} is not set"
+
+
+def test_custom_endpoint_without_key_uses_a_placeholder(harness, monkeypatch):
+    monkeypatch.delenv(harness.key_env)
+    with harness.server_type(lambda body, i: WireReply.of_text("local model")) as server:
+        [response] = send(harness.provider(server), user_request())
+    assert response.text == "local model"
+    assert server.requests[0].auth_header_present
+
+
+# ---- OpenAI: structured-output capability detection -----------------------------------------------------
+
+def llama_cpp_like(body: dict, call_index: int) -> WireReply:
+    """llama.cpp's Python server: json_schema is a 500, json_object with a schema works."""
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return WireReply.server_error("response_format type must be one of \"text\" or \"json_object\", "
+                                      "but got: json_schema")
+    return deterministic_responder(body, call_index)
+
+
+def test_openai_auto_falls_back_to_json_object_once(openai_harness, caplog):
+    request = user_request("Write a blueprint.", response_schema=BLUEPRINT_SCHEMA)
+    with OpenAIWireServer(llama_cpp_like) as server, caplog.at_level(logging.INFO):
+        provider = openai_harness.provider(server)
+        endpoint = server.base_url
+        first, second = send(provider, request, user_request("Another one.", response_schema=BLUEPRINT_SCHEMA))
+    assert any("rejected response_format json_schema" in message and endpoint in message
+               for message in caplog.messages)
+    assert PLANTED_KEY not in caplog.text
+    formats = [record.body.get("response_format", {}).get("type") for record in server.requests]
+    assert formats == ["json_schema", "json_object", "json_object"]
+    assert server.requests[1].body["response_format"]["schema"] == BLUEPRINT_SCHEMA
+    for response in (first, second):
+        jsonschema.validate(json.loads(response.text), BLUEPRINT_SCHEMA)
+    assert detected_structured_mode(provider.endpoint) == "json_object"
+
+
+def test_openai_detection_is_shared_by_concurrent_requests(openai_harness):
+    requests = [user_request(f"Blueprint {n}.", response_schema=BLUEPRINT_SCHEMA) for n in range(8)]
+    with OpenAIWireServer(llama_cpp_like, latency_s=0.05) as server:
+        provider = openai_harness.provider(server)
+
+        async def run() -> list[LLMResponse]:
+            try:
+                return await asyncio.gather(*(provider.send(request, MODEL) for request in requests))
+            finally:
+                await provider.aclose()
+
+        responses = asyncio.run(run())
+    formats = [record.body.get("response_format", {}).get("type") for record in server.requests]
+    assert formats.count("json_schema") == 1
+    assert formats.count("json_object") == 8
+    assert len(responses) == 8
+
+
+def test_openai_falls_back_to_prompt_when_json_object_is_rejected_too(openai_harness):
+    def strict_server(body: dict, call_index: int) -> WireReply:
+        if "response_format" in body:
+            return WireReply.http_error(400, f"Unsupported response_format {body['response_format']['type']}")
+        return WireReply.of_json({"instruction": "x", "actions": [], "outputs": []})
+
+    with OpenAIWireServer(strict_server) as server:
+        provider = openai_harness.provider(server)
+        send(provider, user_request("One.", response_schema=BLUEPRINT_SCHEMA),
+             user_request("Two.", response_schema=BLUEPRINT_SCHEMA))
+    formats = [record.body.get("response_format", {}).get("type") for record in server.requests]
+    assert formats == ["json_schema", "json_object", None, None]
+    system_prompt = server.requests[-1].body["messages"][0]["content"]
+    assert system_prompt.startswith("Be brief.") and '"instruction"' in system_prompt
+
+
+def test_openai_plain_server_error_during_detection_is_transient_and_not_remembered(openai_harness):
+    with OpenAIWireServer(lambda body, i: WireReply.server_error()) as server:
+        provider = openai_harness.provider(server)
+        error = failure(provider, user_request(response_schema=BLUEPRINT_SCHEMA))
+    assert error.kind is ErrorKind.TRANSIENT
+    assert server.request_count == 1
+    assert detected_structured_mode(provider.endpoint) is None
+
+
+def test_openai_explicit_mode_skips_detection(openai_harness):
+    with OpenAIWireServer(llama_cpp_like) as server:
+        send(openai_harness.provider(server, structured_mode="json_object"),
+             user_request(response_schema=BLUEPRINT_SCHEMA))
+        error = failure(openai_harness.provider(server, structured_mode="json_schema"),
+                        user_request(response_schema=BLUEPRINT_SCHEMA))
+    assert [record.body["response_format"]["type"] for record in server.requests] == ["json_object", "json_schema"]
+    assert error.kind is ErrorKind.TRANSIENT
+
+
+# ---- OpenAI: tool_call_mode json --------------------------------------------------------------------------
+
+def test_openai_json_tool_mode_gives_the_same_data_as_native(openai_harness):
+    arguments = {"order_id": "#W1", "reason": "no longer needed"}
+
+    def model(body: dict, call_index: int) -> WireReply:
+        if "tools" in body:
+            return WireReply.of_tool_call("cancel_pending_order", arguments)
+        return WireReply.of_json({"action": "cancel_pending_order", "arguments": arguments})
+
+    with OpenAIWireServer(model) as server:
+        [native] = send(openai_harness.provider(server), agent_request())
+        [json_mode] = send(openai_harness.provider(server, tool_call_mode="json"), agent_request())
+    assert json_mode.tool_calls == native.tool_calls
+    assert (json_mode.text, json_mode.finish_reason) == (native.text, native.finish_reason)
+    json_body = server.requests[1].body
+    assert "tools" not in json_body
+    branches = json_body["response_format"]["json_schema"]["schema"]["anyOf"]
+    assert [branch["properties"]["action"]["const"] for branch in branches] == [
+        "get_order_details", "cancel_pending_order", "reply"]
+    assert "cancel_pending_order" in json_body["messages"][0]["content"]
+
+
+def test_openai_json_tool_mode_reply_and_schema_driven_answer(openai_harness):
+    with OpenAIWireServer(lambda body, i: WireReply.of_json({"action": "reply", "content": "Which order?"})) as server:
+        [response] = send(openai_harness.provider(server, tool_call_mode="json"), agent_request())
+    assert (response.text, response.tool_calls, response.finish_reason) == ("Which order?", [], "stop")
+    with OpenAIWireServer(deterministic_responder) as server:
+        [response] = send(openai_harness.provider(server, tool_call_mode="json"),
+                          agent_request(tool_choice="required"))
+    [call] = response.tool_calls
+    tool = {"get_order_details": GET_ORDER, "cancel_pending_order": CANCEL}[call.name]
+    jsonschema.validate(call.arguments, tool.parameters)
+
+
+# ---- Anthropic specifics -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def anthropic_harness(monkeypatch) -> Harness:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED_KEY)
+    return HARNESSES[1]
+
+
+def test_anthropic_marks_the_static_prefix_cacheable_and_merges_tool_results(anthropic_harness):
+    lookup = ToolCallData(id="toolu_1", name="get_order_details", arguments={"order_id": "#W1"})
+    lookup_2 = ToolCallData(id="toolu_2", name="get_order_details", arguments={"order_id": "#W2"})
+    history = [
+        ChatMessage(role="system", content="Retail policy.", cacheable=True),
+        ChatMessage(role="system", content="Today is Monday."),
+        ChatMessage(role="user", content="Both orders please."),
+        ChatMessage(role="assistant", tool_calls=[lookup, lookup_2]),
+        ChatMessage(role="tool", tool_call_id="toolu_1", content="pending"),
+        ChatMessage(role="tool", tool_call_id="toolu_2", content="delivered"),
+    ]
+    with AnthropicWireServer(lambda body, i: WireReply.of_text("ok")) as server:
+        send(anthropic_harness.provider(server), agent_request(history))
+    body = server.requests[0].body
+    assert body["system"] == [
+        {"type": "text", "text": "Retail policy.", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "Today is Monday."},
+    ]
+    assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert all("cache_control" not in tool for tool in body["tools"][:-1])
+    assert [message["role"] for message in body["messages"]] == ["user", "assistant", "user"]
+    assert [block["type"] for block in body["messages"][2]["content"]] == ["tool_result", "tool_result"]
+    assert body["messages"][1]["content"][0]["type"] == "tool_use"  # no empty text block before it
+
+
+def test_anthropic_structured_output_is_a_forced_tool_whose_input_is_the_text(anthropic_harness):
+    request = user_request("Blueprint please.", response_schema=BLUEPRINT_SCHEMA, response_schema_name="blueprint")
+    with AnthropicWireServer(deterministic_responder) as server:
+        [response] = send(anthropic_harness.provider(server), request)
+    body = server.requests[0].body
+    assert body["tool_choice"] == {"type": "tool", "name": "blueprint"}
+    assert response.tool_calls == []
+    assert response.finish_reason == "stop"
+    jsonschema.validate(json.loads(response.text), BLUEPRINT_SCHEMA)
+
+
+def test_anthropic_wraps_non_object_schemas(anthropic_harness):
+    schema = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
+    with AnthropicWireServer(deterministic_responder) as server:
+        [response] = send(anthropic_harness.provider(server), user_request(response_schema=schema))
+    assert server.requests[0].body["tools"][-1]["input_schema"]["type"] == "object"
+    value = json.loads(response.text)
+    jsonschema.validate(value, schema)
