@@ -1,0 +1,189 @@
+"""Rendering Phase 1's versioned prompt files into `LLMRequest`s.
+
+A prompt file (`prompt_templates/<role>.<version>.md`) has `=== system ===`, `=== user ===` and optional
+further sections; `$name` slots are filled with `string.Template` (JSON braces need no escaping). The
+system message holds only what never changes within a domain (role instructions, the whole policy, all
+tool schemas) and is marked cacheable; everything item-specific follows in the user message, with its
+machine-readable data inside tags such as `<context>{...}</context>` for real and simulated models alike.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from apigen_pipeline.environments.base import Environment
+from apigen_pipeline.llm.types import ChatMessage, LLMRequest, SamplingParams
+from apigen_pipeline.phase1.contexts import TaskContext
+from apigen_pipeline.phase1.models import CRITERIA, Blueprint
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "prompt_templates"
+_SECTION = re.compile(r"^=== (\w+) ===\s*$", re.MULTILINE)
+
+_STRING = {"type": "string"}
+_BINARY = {"type": "integer", "enum": [0, 1]}
+BLUEPRINT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "instruction": _STRING,
+        "actions": {"type": "array", "items": {
+            "type": "object", "properties": {"name": _STRING, "arguments": {"type": "object"}},
+            "required": ["name", "arguments"]}},
+        "outputs": {"type": "array", "items": _STRING},
+    },
+    "required": ["instruction", "actions", "outputs"],
+}
+GENERATOR_SCHEMA: dict[str, Any] = {
+    "type": "object", "properties": {"reasoning": _STRING, "blueprint": BLUEPRINT_SCHEMA},
+    "required": ["reasoning", "blueprint"]}
+JUDGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "scores": {"type": "object", "properties": {c: _BINARY for c in CRITERIA}, "required": list(CRITERIA)},
+        "reflection": _STRING,
+        "correction": _STRING,
+    },
+    "required": ["scores", "reflection", "correction"]}
+SUMMARIZER_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"plan": _STRING}, "required": ["plan"]}
+RECOMBINER_SCHEMA: dict[str, Any] = {
+    "type": "object", "properties": {"instruction": _STRING}, "required": ["instruction"]}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@lru_cache(maxsize=64)
+def load_template(role: str, version: str) -> dict[str, Template]:
+    path = TEMPLATE_DIR / f"{role}.{version}.md"
+    if not path.is_file():
+        raise FileNotFoundError(f"no prompt file {path.name} for role '{role}' version '{version}'")
+    text = path.read_text()
+    parts = _SECTION.split(text)
+    sections = {name: Template(body.strip("\n")) for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+    if "system" not in sections or "user" not in sections:
+        raise ValueError(f"prompt file {path.name} needs '=== system ===' and '=== user ===' sections")
+    return sections
+
+
+_SYSTEM_CACHE: dict[tuple[str, str, int], str] = {}
+
+
+def system_text(role: str, version: str, environment: Environment, domain: str) -> str:
+    """The static prefix for (role, version, environment): rendered once per process."""
+    key = (role, version, id(environment))
+    cached = _SYSTEM_CACHE.get(key)
+    if cached is None:
+        tools = json.dumps([spec.openai_schema() for spec in environment.tool_specs], indent=1, sort_keys=True)
+        cached = load_template(role, version)["system"].substitute(
+            domain=domain, policy=environment.policy_text, tools=tools)
+        _SYSTEM_CACHE[key] = cached
+    return cached
+
+
+def _request(role: str, version: str, environment: Environment, domain: str, user_text: str,
+             schema: dict[str, Any], tags: Mapping[str, str], temperature: float | None,
+             max_tokens: int) -> LLMRequest:
+    return LLMRequest(
+        role=role,  # type: ignore[arg-type]
+        messages=[ChatMessage(role="system", content=system_text(role, version, environment, domain), cacheable=True),
+                  ChatMessage(role="user", content=user_text)],
+        response_schema=schema,
+        response_schema_name=role,
+        prompt_version=f"{role}.{version}",
+        sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens),
+        tags=dict(tags),
+    )
+
+
+def generator_context(context: TaskContext) -> dict[str, Any]:
+    """What the generator sees of a context (the full policy and all tools are in the system prefix)."""
+    return {
+        "context_id": context.context_id,
+        "domain": context.domain,
+        "write_tools": context.write_tools,
+        "read_tools": context.read_tools,
+        "policy_excerpts": [e.model_dump() for e in context.policy_excerpts],
+        "domain_data": context.domain_data.model_dump(mode="json"),
+        "persona": {"persona_id": context.persona.persona_id, "description": context.persona.description},
+        "examples": [e.model_dump(mode="json") for e in context.examples],
+    }
+
+
+def generator_request(context: TaskContext, environment: Environment, version: str, round_index: int,
+                      previous: Mapping[str, Any] | None, feedback: str | None, temperature: float | None,
+                      max_tokens: int, context_json: str | None = None) -> LLMRequest:
+    """`previous` is the last blueprint as the generator wrote it (even when it failed the format check);
+    `context_json` is `dumps(generator_context(context))` when the caller already rendered it."""
+    sections = load_template("generator", version)
+    text = sections["user"].substitute(context=context_json or dumps(generator_context(context)))
+    if feedback is not None:
+        previous_text = dumps(previous) if previous is not None else "(no valid blueprint)"
+        text += "\n" + sections["revision"].substitute(previous_blueprint=previous_text, feedback=feedback)
+    return _request("generator", version, environment, context.domain, text, GENERATOR_SCHEMA,
+                    {"context_id": context.context_id, "round": str(round_index)}, temperature, max_tokens)
+
+
+def judge_context(domain: str, user_id: str, identity: Mapping[str, Any], persona: str,
+                  records: Mapping[str, Any]) -> dict[str, Any]:
+    return {"domain": domain, "user_id": user_id, "identity": dict(identity), "persona": persona, "records": dict(records)}
+
+
+def judge_requests(subject_id: str, round_index: int, judges: int, blueprint: Blueprint,
+                   context: Mapping[str, Any], diff_text: str, environment: Environment, domain: str,
+                   version: str, temperature: float | None, max_tokens: int) -> list[LLMRequest]:
+    """One request per judge: the same prompt, told apart (and routed) by `tags["judge_index"]`."""
+    text = load_template("judge", version)["user"].substitute(
+        context=dumps(context), blueprint=dumps(blueprint.model_dump()), diff=diff_text)
+    return [_request("judge", version, environment, domain, text, JUDGE_SCHEMA,
+                     {"subject_id": subject_id, "round": str(round_index), "judge_index": str(index)},
+                     temperature, max_tokens)
+            for index in range(judges)]
+
+
+def summarizer_request(subject_id: str, round_index: int, blueprint: Mapping[str, Any] | None,
+                       errors: Sequence[Mapping[str, Any]], environment: Environment, domain: str,
+                       version: str, max_tokens: int) -> LLMRequest:
+    text = load_template("summarizer", version)["user"].substitute(
+        blueprint=dumps(blueprint) if blueprint is not None else "(no valid blueprint)",
+        errors=dumps(list(errors)))
+    tags = {"subject_id": subject_id, "round": str(round_index)}
+    return _request("summarizer", version, environment, domain, text, SUMMARIZER_SCHEMA, tags, 0.0, max_tokens)
+
+
+def recombiner_request(group_id: str, context: Mapping[str, Any], sources: Sequence[Blueprint],
+                       combined: Blueprint, environment: Environment, domain: str, version: str,
+                       temperature: float | None, max_tokens: int) -> LLMRequest:
+    text = load_template("recombiner", version)["user"].substitute(
+        context=dumps(context), sources=dumps([s.model_dump() for s in sources]),
+        combined=dumps({"actions": [a.model_dump() for a in combined.actions], "outputs": combined.outputs}))
+    return _request("recombiner", version, environment, domain, text, RECOMBINER_SCHEMA, {"group_id": group_id},
+                    temperature, max_tokens)
+
+
+def tagged_text(text: str | None, tag: str) -> str | None:
+    """The text between `<tag>` and the next `</tag>`, stripped, or None (plain `find`: prompts are long)."""
+    if not text:
+        return None
+    opening, closing = f"<{tag}>", f"</{tag}>"
+    start = text.find(opening)
+    if start < 0:
+        return None
+    end = text.find(closing, start + len(opening))
+    return text[start + len(opening):end].strip() if end >= 0 else None
+
+
+def tagged_json(text: str | None, tag: str) -> Any:
+    """The JSON between `<tag>` and `</tag>` in `text`, or None (used by the simulated roles and tests)."""
+    body = tagged_text(text, tag)
+    if body is None:
+        return None
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        return None

@@ -1,0 +1,1 @@
+"""Staged blueprint validation, one evaluator per check, each returning a `StageVerdict`."""

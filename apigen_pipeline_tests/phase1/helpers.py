@@ -1,0 +1,72 @@
+"""Shared fixtures for Phase 1 tests: the mock domain, its contexts, and a scripted LLM client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from apigen_pipeline.config import SamplingConfig
+from apigen_pipeline.environments.base import Environment
+from apigen_pipeline.environments.registry import load_environment
+from apigen_pipeline.llm.client import DirectClient
+from apigen_pipeline.llm.simulated import FaultRates, SimulatedProvider
+from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry
+from apigen_pipeline.llm.types import ErrorKind, LLMRequest, LLMResponse, LLMResult, request_key
+from apigen_pipeline.phase1.contexts import ContextSampler, TaskContext
+from apigen_pipeline.phase1.simulated_roles import Phase1SimulationRates, register_phase1_roles
+
+MOCK = "apigen_pipeline_tests.mock_domain:plugin"
+
+
+def mock_environment() -> Environment:
+    return load_environment(MOCK)
+
+
+def mock_contexts(count: int, batch: str = "b1", environment: Environment | None = None) -> list[TaskContext]:
+    sampler = ContextSampler(environment or mock_environment(), SamplingConfig(max_write_tools=2))
+    return [sampler.sample(batch, index) for index in range(count)]
+
+
+def simulated_client(seed: int = 0, faults: FaultRates | None = None,
+                     rates: Phase1SimulationRates | None = None) -> DirectClient:
+    """A DirectClient over a SimulatedProvider with its own registry holding the Phase 1 roles."""
+    registry = RoleHandlerRegistry()
+    register_phase1_roles(rates, registry=registry)
+    return DirectClient(SimulatedProvider(seed=seed, faults=faults, handlers=registry))
+
+
+Reply = str | LLMResult | None  # JSON text, a ready result, or None for "delegate"
+
+
+class ScriptedClient:
+    """Answers each request with `script(request)`: a dict (sent as JSON), text, or an LLMResult."""
+
+    def __init__(self, script: Callable[[LLMRequest], Any]):
+        self.script = script
+        self.requests: list[LLMRequest] = []
+        self.batches: list[int] = []
+
+    def complete_many(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
+        self.batches.append(len(requests))
+        results = []
+        for request in requests:
+            self.requests.append(request)
+            reply = self.script(request)
+            key = request_key(request, "scripted", "scripted")
+            if isinstance(reply, LLMResult):
+                results.append(reply.model_copy(update={"request_key": key}))
+                continue
+            text = reply if isinstance(reply, str) else json.dumps(reply)
+            results.append(LLMResult(request_key=key, status="answered", provider="scripted", model="m",
+                                     response=LLMResponse(text=text)))
+        return results
+
+
+def failed_result(kind: ErrorKind = ErrorKind.TRANSIENT) -> LLMResult:
+    return LLMResult(request_key="", status="failed", error_kind=kind, error_message="boom")
+
+
+def all_yes(reflection: str = "fine") -> dict[str, Any]:
+    return {"scores": {"correctness": 1, "completeness": 1, "satisfaction": 1, "creativity": 1},
+            "reflection": reflection, "correction": ""}

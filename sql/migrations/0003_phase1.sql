@@ -1,0 +1,81 @@
+-- Phase 1 tables: every blueprint attempt with its stage verdicts, every judge vote, accepted blueprints.
+-- DuckLake-compatible on purpose: no primary/unique/foreign keys, indexes or sequences.
+-- JSON is stored as VARCHAR; a re-run replaces a (domain, batch) partition in one transaction.
+
+CREATE TABLE IF NOT EXISTS blueprint_attempts (
+    domain VARCHAR NOT NULL,
+    batch VARCHAR NOT NULL,
+    run_id VARCHAR,
+    config_hash VARCHAR,
+    materialized_at TIMESTAMP,
+    attempt_id VARCHAR,
+    context_id VARCHAR,
+    kind VARCHAR,
+    round INTEGER,
+    prompt_version VARCHAR,
+    status VARCHAR,
+    failure_stage VARCHAR,
+    failure_reason VARCHAR,
+    instruction VARCHAR,
+    actions VARCHAR,
+    outputs VARCHAR,
+    verdicts VARCHAR,
+    committee VARCHAR,
+    feedback_plan VARCHAR,
+    state_hash VARCHAR,
+    diff VARCHAR,
+    diff_text VARCHAR,
+    user_id VARCHAR,
+    persona_id VARCHAR,
+    source_blueprint_ids VARCHAR,
+    request_keys VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS committee_votes (
+    domain VARCHAR NOT NULL,
+    batch VARCHAR NOT NULL,
+    run_id VARCHAR,
+    config_hash VARCHAR,
+    materialized_at TIMESTAMP,
+    attempt_id VARCHAR,
+    context_id VARCHAR,
+    kind VARCHAR,
+    round INTEGER,
+    judge_index INTEGER,
+    provider VARCHAR,
+    model VARCHAR,
+    abstained BOOLEAN,
+    abstain_reason VARCHAR,
+    correctness INTEGER,
+    completeness INTEGER,
+    satisfaction INTEGER,
+    creativity INTEGER,
+    reflection VARCHAR,
+    correction VARCHAR,
+    request_key VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS blueprints (
+    domain VARCHAR NOT NULL,
+    batch VARCHAR NOT NULL,
+    run_id VARCHAR,
+    config_hash VARCHAR,
+    materialized_at TIMESTAMP,
+    blueprint_id VARCHAR,
+    kind VARCHAR,
+    context_id VARCHAR,
+    attempt_id VARCHAR,
+    source_blueprint_ids VARCHAR,
+    rounds_used INTEGER,
+    user_id VARCHAR,
+    persona_id VARCHAR,
+    identity VARCHAR,
+    instruction VARCHAR,
+    actions VARCHAR,
+    outputs VARCHAR,
+    state_hash VARCHAR,
+    diff VARCHAR,
+    voted_score INTEGER,
+    duplicate_of VARCHAR,
+    duplicate_kind VARCHAR
+);
