@@ -1,0 +1,274 @@
+"""LLM settings: which model plays each role, prices, limits, retries, budget and early stop.
+
+Keys are never part of the settings: a `ModelRef` only names the environment variable that holds
+one (`api_key_env`), so settings can be hashed, logged and stored without leaking anything.
+
+Backend selection (`backend_override`, from the `APIGEN_LLM` environment variable):
+- unset or "simulated": every role and judge goes to the offline simulated backend; the configured
+  models stay as *projection targets*, so a simulated run reports what it would cost on them;
+- "provider:model": every role and judge goes to that one model (at `APIGEN_LLM_BASE_URL` if set);
+- "configured": every role goes to its own configured model (real spending).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from apigen_pipeline.llm.simulated.faults import FaultRates
+from apigen_pipeline.llm.types import Role
+
+ProviderName = Literal["openai", "anthropic", "simulated"]
+BACKEND_ENV_VAR = "APIGEN_LLM"
+BASE_URL_ENV_VAR = "APIGEN_LLM_BASE_URL"
+USE_CONFIGURED_MODELS = "configured"
+DEFAULT_KEY_ENV: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names the offending field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelRef(_Strict):
+    """One model at one endpoint. Also parses from "provider:model" (or just "simulated")."""
+
+    provider: ProviderName
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    tool_call_mode: Literal["native", "json"] = "native"
+    structured_mode: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    timeout_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return cls.spec_fields(value)
+        return value
+
+    @staticmethod
+    def spec_fields(spec: str) -> dict[str, str]:
+        spec = spec.strip()
+        if spec == "simulated":
+            return {"provider": "simulated", "model": "simulated"}
+        provider, separator, model = spec.partition(":")
+        if not separator or not model:
+            raise ValueError(f"model spec '{spec}' is not 'provider:model' (or 'simulated')")
+        return {"provider": provider, "model": model}
+
+    @classmethod
+    def parse(cls, spec: str) -> ModelRef:
+        return cls.model_validate(spec)
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def key_env(self) -> str | None:
+        """The environment variable holding this endpoint's key (None: no key, e.g. simulated)."""
+        return self.api_key_env or DEFAULT_KEY_ENV.get(self.provider)
+
+    @property
+    def endpoint(self) -> tuple[Any, ...]:
+        """What makes two refs share one provider instance: everything except the model name."""
+        return (self.provider, self.base_url, self.key_env, self.tool_call_mode, self.structured_mode,
+                self.timeout_s)
+
+
+SIMULATED = ModelRef(provider="simulated", model="simulated")
+
+
+class ModelPrice(_Strict):
+    """USD per million tokens. Cached input is billed at its own (lower) price."""
+
+    input: float = Field(ge=0)
+    cached_input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+# List prices (USD / 1M tokens) at the time of writing; override or extend under `prices:`.
+# Anthropic's cache *writes* (1.25x input) are not modelled: we only see cache reads in Usage.
+DEFAULT_PRICES: dict[str, ModelPrice] = {
+    name: ModelPrice(input=i, cached_input=c, output=o) for name, (i, c, o) in {
+        "gpt-4o": (2.50, 1.25, 10.00),
+        "gpt-4o-mini": (0.15, 0.075, 0.60),
+        "gpt-4.1": (2.00, 0.50, 8.00),
+        "gpt-4.1-mini": (0.40, 0.10, 1.60),
+        "gpt-4.1-nano": (0.10, 0.025, 0.40),
+        "o3-mini": (1.10, 0.55, 4.40),
+        "o4-mini": (1.10, 0.275, 4.40),
+        "claude-3-5-sonnet-latest": (3.00, 0.30, 15.00),
+        "claude-3-5-sonnet": (3.00, 0.30, 15.00),
+        "claude-3-7-sonnet-latest": (3.00, 0.30, 15.00),
+        "claude-sonnet-4-0": (3.00, 0.30, 15.00),
+        "claude-sonnet-4": (3.00, 0.30, 15.00),
+        "claude-3-5-haiku-latest": (0.80, 0.08, 4.00),
+        "claude-3-5-haiku": (0.80, 0.08, 4.00),
+        "claude-opus-4-0": (15.00, 1.50, 75.00),
+    }.items()
+}
+
+
+class RateLimit(_Strict):
+    """Per (provider, model). None = no limit on that axis."""
+
+    requests_per_min: float | None = Field(default=None, gt=0)
+    input_tokens_per_min: float | None = Field(default=None, gt=0)
+    output_tokens_per_min: float | None = Field(default=None, gt=0)
+
+
+class RetrySettings(_Strict):
+    max_attempts_transient: int = Field(default=5, ge=1)
+    max_attempts_rate_limit: int = Field(default=8, ge=1)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+    # Fraction of each backoff drawn at random, so retries of a burst do not arrive together.
+    jitter: float = Field(default=0.5, ge=0, le=1)
+
+
+class RoleModels(_Strict):
+    generator: ModelRef = ModelRef(provider="openai", model="gpt-4o")
+    summarizer: ModelRef = ModelRef(provider="openai", model="gpt-4o-mini")
+    recombiner: ModelRef = ModelRef(provider="openai", model="gpt-4o")
+    human: ModelRef = ModelRef(provider="openai", model="gpt-4o-mini")
+    critic: ModelRef = ModelRef(provider="openai", model="gpt-4o-mini")
+    agent: ModelRef = ModelRef(provider="openai", model="gpt-4o")
+
+
+def _default_judges() -> list[ModelRef]:
+    # A committee of diverse models (the method's point): two providers, two sizes.
+    return [ModelRef(provider="openai", model="gpt-4o"),
+            ModelRef(provider="anthropic", model="claude-3-5-sonnet-latest"),
+            ModelRef(provider="openai", model="gpt-4o-mini")]
+
+
+class Route(_Strict):
+    """Where a request goes (`target`) and which model its projected cost is priced at."""
+
+    target: ModelRef
+    projection: ModelRef
+
+
+class LLMSettings(_Strict):
+    roles: RoleModels = RoleModels()
+    judges: list[ModelRef] = Field(default_factory=_default_judges, min_length=1)
+    backend_override: str | None = None
+    # Where an overriding "openai:model" lives when it is an OpenAI-compatible server (vLLM, Ollama).
+    backend_base_url: str | None = None
+    prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    limits: dict[str, RateLimit] = Field(default_factory=dict)  # key "provider:model"
+    max_concurrency: int = Field(default=16, ge=1)
+    retry: RetrySettings = RetrySettings()
+    max_repair_turns: int = Field(default=2, ge=0)
+    budget_usd: float | None = Field(default=None, ge=0)
+    failure_rate_threshold: float = Field(default=0.5, gt=0, le=1)
+    failure_rate_min_requests: int = Field(default=20, ge=1)
+    simulated_seed: int = 0
+    simulated_faults: FaultRates | None = None
+    simulated_latency_s: float = Field(default=0.0, ge=0)
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_extend_defaults(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
+        return {**DEFAULT_PRICES, **value}
+
+    @field_validator("limits")
+    @classmethod
+    def _limit_keys_name_models(cls, value: dict[str, RateLimit]) -> dict[str, RateLimit]:
+        for key in value:
+            ModelRef.parse(key)
+        return value
+
+    @field_validator("backend_override")
+    @classmethod
+    def _override_is_a_model(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() and value.strip() != USE_CONFIGURED_MODELS:
+            ModelRef.parse(value)
+        if value is None:
+            return None
+        return value.strip() or None
+
+    # -- loading --------------------------------------------------------------------------------
+    @classmethod
+    def from_sources(cls, path: str | Path | None = None,
+                     env: Mapping[str, str] | None = None) -> LLMSettings:
+        """YAML file (optional) overlaid by the `APIGEN_LLM` environment variable."""
+        env = os.environ if env is None else env
+        raw: dict[str, Any] = {}
+        where = "defaults"
+        if path is not None:
+            where = str(path)
+            loaded = yaml.safe_load(Path(path).read_text())
+            if loaded is not None and not isinstance(loaded, dict):
+                raise SettingsError(f"{where}: LLM settings must be a mapping, got {type(loaded).__name__}")
+            raw = dict(loaded or {})
+        for variable, setting in ((BACKEND_ENV_VAR, "backend_override"), (BASE_URL_ENV_VAR, "backend_base_url")):
+            if env.get(variable):
+                raw[setting] = env[variable]
+                where += f" + {variable}"
+        return cls.validated(raw, where)
+
+    @classmethod
+    def validated(cls, raw: Mapping[str, Any], where: str = "settings") -> LLMSettings:
+        try:
+            return cls.model_validate(dict(raw))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in issue['loc']) or '<root>'}: {issue['msg']}"
+                for issue in error.errors())
+            raise SettingsError(f"invalid LLM settings ({where}): {problems}") from None
+
+    # -- routing --------------------------------------------------------------------------------
+    def configured_model(self, role: Role, judge_index: int | None = None) -> ModelRef:
+        """The model configured for a role (the real model, whatever the backend)."""
+        if role == "judge":
+            if judge_index is None or not 0 <= judge_index < len(self.judges):
+                raise SettingsError(f"judge request needs tags['judge_index'] in 0..{len(self.judges) - 1},"
+                                    f" got {judge_index!r}")
+            return self.judges[judge_index]
+        # "default" is for ad-hoc calls that belong to no pipeline role: the generator's model.
+        return getattr(self.roles, "generator" if role == "default" else role)
+
+    def route(self, role: Role, judge_index: int | None = None) -> Route:
+        configured = self.configured_model(role, judge_index)
+        override = self.backend_override
+        if override == USE_CONFIGURED_MODELS:
+            return Route(target=configured, projection=configured)
+        target = SIMULATED if override is None else ModelRef.parse(override)
+        if self.backend_base_url and target.provider != "simulated":
+            target = target.model_copy(update={"base_url": self.backend_base_url})
+        projection = configured if target.provider == "simulated" else target
+        return Route(target=target, projection=projection)
+
+    def all_models(self) -> list[ModelRef]:
+        return [*(getattr(self.roles, name) for name in RoleModels.model_fields), *self.judges]
+
+    def api_key_env_names(self) -> set[str]:
+        """Every variable that may hold a key: used to scrub key values from anything stored."""
+        names = {ref.key_env for ref in self.all_models() if ref.key_env}
+        if self.backend_override not in (None, USE_CONFIGURED_MODELS):
+            override_env = ModelRef.parse(self.backend_override).key_env
+            if override_env:
+                names.add(override_env)
+        return names | set(DEFAULT_KEY_ENV.values())
+
+    def limit_for(self, provider: str, model: str) -> RateLimit:
+        return self.limits.get(f"{provider}:{model}", RateLimit())
+
+    def fingerprint(self) -> str:
+        """A hash of the effective settings. Holds variable *names* only, never key values."""
+        body = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()[:16]

@@ -1,0 +1,55 @@
+"""Builds providers lazily from `ModelRef`s: one instance per distinct endpoint, shared by its models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from apigen_pipeline.llm.config import LLMSettings, ModelRef
+from apigen_pipeline.llm.providers.base import Provider
+
+
+def build_provider(ref: ModelRef, settings: LLMSettings) -> Provider:
+    # Imported here so that a run on one provider never needs the other SDKs importable.
+    if ref.provider == "openai":
+        from apigen_pipeline.llm.providers.openai_provider import OpenAIProvider
+
+        return OpenAIProvider(name="openai", base_url=ref.base_url, api_key_env=ref.key_env or "OPENAI_API_KEY",
+                              timeout_s=ref.timeout_s, structured_mode=ref.structured_mode,
+                              tool_call_mode=ref.tool_call_mode)
+    if ref.provider == "anthropic":
+        from apigen_pipeline.llm.providers.anthropic_provider import AnthropicProvider
+
+        return AnthropicProvider(name="anthropic", base_url=ref.base_url,
+                                 api_key_env=ref.key_env or "ANTHROPIC_API_KEY", timeout_s=ref.timeout_s)
+    if ref.provider == "simulated":
+        from apigen_pipeline.llm.simulated.provider import SimulatedProvider
+
+        return SimulatedProvider(seed=settings.simulated_seed, faults=settings.simulated_faults,
+                                 latency_s=settings.simulated_latency_s)
+    raise ValueError(f"no provider '{ref.provider}'")
+
+
+class ProviderPool:
+    """Providers for one event loop's lifetime (SDK clients bind to the loop that first used them).
+
+    `overrides` (by provider name) replace what the factory would build; they are the caller's to close.
+    """
+
+    def __init__(self, settings: LLMSettings, overrides: Mapping[str, Provider] | None = None):
+        self._settings = settings
+        self._overrides = dict(overrides or {})
+        self._built: dict[tuple[object, ...], Provider] = {}
+
+    def get(self, ref: ModelRef) -> Provider:
+        override = self._overrides.get(ref.provider)
+        if override is not None:
+            return override
+        provider = self._built.get(ref.endpoint)
+        if provider is None:
+            provider = self._built[ref.endpoint] = build_provider(ref, self._settings)
+        return provider
+
+    async def aclose(self) -> None:
+        built, self._built = list(self._built.values()), {}
+        for provider in built:
+            await provider.aclose()

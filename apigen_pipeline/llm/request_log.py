@@ -1,0 +1,356 @@
+"""The durable LLM request log: the cache and the unit of resume.
+
+Every finished result is appended at once to this process's spool file (JSONL, one flushed line per
+result) and ingested into DuckDB in batches by a background thread with a short connection, so no
+DuckDB connection is held while LLM calls are in flight and a SIGKILL loses at most the requests
+that were in flight. The spool is held under an exclusive `flock` for the life of the process; at
+start-up, spools whose lock can be taken belonged to dead processes and are ingested.
+
+Ingestion is idempotent (see `sql/llm/ingest_spool.sql`): re-ingesting a spool after a crash between
+the commit and the spool's deletion never duplicates a row, and an answered request is stored once.
+Failed rows are kept for the record but are not cache hits: they are retried on the next run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal, Protocol
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from apigen_pipeline.llm.types import ErrorKind, LLMResponse, LLMResult
+from apigen_pipeline.warehouse import Warehouse
+from apigen_pipeline.warehouse.sql_files import load_sql
+
+logger = logging.getLogger(__name__)
+
+TABLE = "llm_requests"
+SPOOL_SUFFIX = ".jsonl"
+_INCOMING = "incoming_llm_requests"
+_MIN_SECRET_LENGTH = 8  # shorter values would scrub ordinary words out of messages
+REDACTED = "[redacted]"
+
+
+class LogRecord(BaseModel):
+    """One row of `llm_requests` (see `sql/migrations/0002_llm_request_log.sql`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entry_id: str
+    request_key: str
+    role: str
+    provider: str
+    model: str
+    projection_model: str | None = None
+    simulated: bool = False
+    request_json: str
+    response_json: str | None = None
+    status: Literal["answered", "failed", "not_sent"]
+    error_kind: str | None = None
+    error_message: str | None = None
+    attempts: int = 0
+    repair_turns: int = 0
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    projected_cost_usd: float | None = None
+    latency_s: float = 0.0
+    domain: str | None = None
+    batch: str | None = None
+    run_id: str | None = None
+    asset: str | None = None
+    prompt_version: str | None = None
+    settings_fingerprint: str | None = None
+    created_at: datetime
+
+    @staticmethod
+    def new_entry_id() -> str:
+        return uuid.uuid4().hex
+
+    def to_result(self, from_cache: bool) -> LLMResult:
+        return LLMResult(
+            request_key=self.request_key, status=self.status,
+            response=LLMResponse.model_validate_json(self.response_json) if self.response_json else None,
+            error_kind=ErrorKind(self.error_kind) if self.error_kind else None,
+            error_message=self.error_message, attempts=self.attempts, repair_turns=self.repair_turns,
+            from_cache=from_cache, provider=self.provider, model=self.model, latency_s=self.latency_s,
+            cost_usd=self.cost_usd or 0.0, simulated=self.simulated,
+        )
+
+
+_ARROW_SCHEMA = pa.schema([
+    ("entry_id", pa.string()), ("request_key", pa.string()), ("role", pa.string()),
+    ("provider", pa.string()), ("model", pa.string()), ("projection_model", pa.string()),
+    ("simulated", pa.bool_()), ("request_json", pa.string()), ("response_json", pa.string()),
+    ("status", pa.string()), ("error_kind", pa.string()), ("error_message", pa.string()),
+    ("attempts", pa.int32()), ("repair_turns", pa.int32()), ("input_tokens", pa.int64()),
+    ("cached_input_tokens", pa.int64()), ("output_tokens", pa.int64()), ("cost_usd", pa.float64()),
+    ("projected_cost_usd", pa.float64()), ("latency_s", pa.float64()), ("domain", pa.string()),
+    ("batch", pa.string()), ("run_id", pa.string()), ("asset", pa.string()),
+    ("prompt_version", pa.string()), ("settings_fingerprint", pa.string()),
+    ("created_at", pa.timestamp("us")),
+])
+
+
+class RequestStore(Protocol):
+    """What the gateway needs from a request log (`RequestLog` in production)."""
+
+    def append(self, record: LogRecord) -> None: ...
+
+    def lookup_many(self, keys: Iterable[str]) -> dict[str, LLMResult]: ...
+
+
+class SecretScrubber:
+    """Replaces the values of the named key variables wherever they appear (defence in depth)."""
+
+    def __init__(self, secrets: Iterable[str]):
+        self._secrets = sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+    @classmethod
+    def from_env(cls, variable_names: Iterable[str], env: Mapping[str, str] | None = None) -> SecretScrubber:
+        env = os.environ if env is None else env
+        return cls(env.get(name, "") for name in variable_names)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+class _Spool:
+    """An append-only JSONL file under an exclusive flock held until it is ingested and deleted."""
+
+    def __init__(self, path: Path, handle: IO[bytes]):
+        self.path = path
+        self._handle = handle
+        self.rows = 0
+
+    @classmethod
+    def create(cls, directory: Path) -> _Spool:
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"spool-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        # Locked under a name orphan recovery ignores, then renamed: a recovering process can never
+        # take (and delete) a spool in the instant between its creation and its locking.
+        temporary = directory / f".{name}.tmp"
+        handle = open(temporary, "ab")  # noqa: SIM115 - lives as long as the spool
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        final = directory / f"{name}{SPOOL_SUFFIX}"
+        os.rename(temporary, final)
+        return cls(final, handle)
+
+    def write(self, line: bytes) -> None:
+        self._handle.write(line)
+        self._handle.flush()  # in the kernel now: survives the process being killed
+        self.rows += 1
+
+    def delete(self) -> None:
+        # Unlink while still locked, so no recovering process can pick it up again.
+        self.path.unlink(missing_ok=True)
+        self._handle.close()
+
+    def abandon(self) -> None:
+        """Release the lock without ingesting (what a dying process leaves behind). Tests only."""
+        self._handle.close()
+
+
+def read_spool(path: Path) -> list[dict[str, Any]]:
+    """Rows of a spool file; a torn last line (the process died mid-write) is skipped."""
+    rows: list[dict[str, Any]] = []
+    with open(path, "rb") as handle:
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                logger.warning("skipping a torn line in spool %s", path.name)
+                continue
+            row["created_at"] = datetime.fromisoformat(row["created_at"]).replace(tzinfo=None)
+            rows.append(row)
+    return rows
+
+
+class RequestLog:
+    def __init__(self, warehouse: Warehouse, *, spool_dir: str | Path | None = None,
+                 ingest_interval_s: float = 1.0, ingest_rows: int = 1000,
+                 scrub: Callable[[str], str] | None = None, background: bool = True):
+        self.warehouse = warehouse
+        self.spool_dir = Path(spool_dir) if spool_dir else warehouse.path.with_name(warehouse.path.name + ".llm-spool")
+        self.ingest_interval_s = ingest_interval_s
+        self.ingest_rows = ingest_rows
+        self._scrub = scrub or (lambda text: text)
+        self._background = background
+        self._lock = threading.Lock()          # guards the spool handle and the pending map
+        self._ingest_lock = threading.Lock()   # one ingestion at a time (thread vs explicit flush)
+        self._spool: _Spool | None = None
+        self._pending_answered: dict[str, LogRecord] = {}
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.ingested_rows = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def open(self) -> RequestLog:
+        if self._spool is not None:
+            return self
+        self.warehouse.migrate()
+        self.recover_orphans()
+        self._spool = _Spool.create(self.spool_dir)
+        if self._background:
+            self._stopping = False
+            self._thread = threading.Thread(target=self._ingest_loop, name="llm-request-log", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._spool is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.flush()
+        with self._lock:
+            spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.delete()
+
+    def __enter__(self) -> RequestLog:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writing --------------------------------------------------------------------------------
+    def append(self, record: LogRecord) -> None:
+        """Durable once this returns (in the spool); visible to `lookup_many` at once."""
+        line = (self._scrub(record.model_dump_json()) + "\n").encode()
+        with self._lock:
+            if self._spool is None:
+                raise RuntimeError("RequestLog is not open")
+            self._spool.write(line)
+            if record.status == "answered":
+                self._pending_answered.setdefault(record.request_key, record)
+            if self._spool.rows >= self.ingest_rows:
+                self._wake.set()
+
+    def flush(self) -> int:
+        """Ingest everything spooled so far; returns the number of new rows stored."""
+        with self._ingest_lock:
+            with self._lock:
+                if self._spool is None or self._spool.rows == 0:
+                    return 0
+                full, self._spool = self._spool, _Spool.create(self.spool_dir)
+                ingesting = dict(self._pending_answered)
+            inserted = self._ingest_file(full.path)
+            full.delete()
+            with self._lock:
+                for key, record in ingesting.items():
+                    if self._pending_answered.get(key) is record:
+                        del self._pending_answered[key]
+            return inserted
+
+    def _ingest_loop(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.ingest_interval_s)
+            self._wake.clear()
+            if self._stopping:
+                break
+            try:
+                self.flush()
+            except Exception:  # a busy or broken warehouse must not kill the run: rows stay spooled
+                logger.exception("request log ingestion failed; will retry")
+
+    def _ingest_file(self, path: Path) -> int:
+        return self.ingest_rows_into_warehouse(read_spool(path))
+
+    def ingest_rows_into_warehouse(self, rows: Sequence[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        table = pa.Table.from_pylist([{name: row.get(name) for name in _ARROW_SCHEMA.names} for row in rows],
+                                     schema=_ARROW_SCHEMA)
+        with self.warehouse.connect() as con:
+            con.register(_INCOMING, table)
+            try:
+                inserted = con.execute(load_sql("llm/ingest_spool")).fetchone()
+            finally:
+                con.unregister(_INCOMING)
+        count = int(inserted[0]) if inserted else 0
+        self.ingested_rows += count
+        return count
+
+    def recover_orphans(self) -> int:
+        """Ingest and delete spools left by dead processes (their lock can be taken)."""
+        if not self.spool_dir.is_dir():
+            return 0
+        recovered = 0
+        for path in sorted(self.spool_dir.iterdir()):
+            is_spool = path.suffix == SPOOL_SUFFIX
+            if not is_spool and not path.name.endswith(".tmp"):
+                continue
+            if self._spool is not None and path == self._spool.path:
+                continue
+            try:
+                handle = open(path, "ab")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()  # a live process owns it
+                continue
+            try:
+                if is_spool:
+                    recovered += self._ingest_file(path)
+                path.unlink(missing_ok=True)
+            finally:
+                handle.close()
+        if recovered:
+            logger.info("recovered %d request log rows from orphan spools", recovered)
+        return recovered
+
+    # -- reading --------------------------------------------------------------------------------
+    def lookup_many(self, keys: Iterable[str]) -> dict[str, LLMResult]:
+        """Answered results for these keys (one query), including ones not yet ingested."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, LLMResult] = {}
+        with self._lock:
+            for key in wanted:
+                record = self._pending_answered.get(key)
+                if record is not None:
+                    found[key] = record.to_result(from_cache=True)
+        rest = [key for key in wanted if key not in found]
+        if not rest:
+            return found
+        with self.warehouse.connect() as con:
+            rows = con.execute(load_sql("llm/lookup_answered"), [rest]).fetchall()
+        for key, provider, model, simulated, response_json, attempts, repairs, cost, latency in rows:
+            found[key] = LLMResult(
+                request_key=key, status="answered", response=LLMResponse.model_validate_json(response_json),
+                attempts=attempts or 0, repair_turns=repairs or 0, from_cache=True, provider=provider,
+                model=model, latency_s=latency or 0.0, cost_usd=cost or 0.0, simulated=bool(simulated))
+        return found
+
+    def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Stored rows (all, or one run's) as dicts, in logging order."""
+        with self.warehouse.connect() as con:
+            if run_id is None:
+                cursor = con.execute(load_sql("llm/all_requests"))
+            else:
+                cursor = con.execute(load_sql("llm/requests_by_run"), [run_id])
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,182 @@
+"""The gateway through the real OpenAI and Anthropic SDKs against local wire servers (127.0.0.1 only)."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from apigen_pipeline.llm.config import LLMSettings, ModelRef, RetrySettings, RoleModels
+from apigen_pipeline.llm.gateway import CallContext, LLMGateway
+from apigen_pipeline.llm.request_log import RequestLog
+from apigen_pipeline.llm.types import ChatMessage, LLMRequest
+from apigen_pipeline.testing.wire_servers import AnthropicWireServer, FaultPlan, OpenAIWireServer, WireServer
+from apigen_pipeline.warehouse import Warehouse
+
+PLANTED_KEY = "sk-test-PLANTED-SECRET-123"
+KEY_ENV = "APIGEN_WIRE_TEST_KEY"
+CONTEXT = CallContext(domain="retail", batch="b1", run_id="wire", asset="blueprints")
+SCHEMA = {"type": "object", "properties": {"instruction": {"type": "string"}, "priority": {"type": "integer"}},
+          "required": ["instruction", "priority"]}
+SERVERS = {"openai": OpenAIWireServer, "anthropic": AnthropicWireServer}
+
+
+def wire_requests(count: int) -> list[LLMRequest]:
+    # Half ask for schema JSON, half for plain text: both structured and free replies cross the wire.
+    return [LLMRequest(role="generator", messages=[ChatMessage(role="user", content=f"Write task number {i}.")],
+                       response_schema=SCHEMA if i % 2 == 0 else None)
+            for i in range(count)]
+
+
+def wire_settings(provider: str, base_url: str, **overrides) -> LLMSettings:
+    ref = ModelRef(provider=provider, model="wire-test-model", base_url=base_url, api_key_env=KEY_ENV, timeout_s=0.5)
+    return LLMSettings(backend_override="configured", roles=RoleModels(generator=ref),
+                       prices={"wire-test-model": {"input": 1.0, "cached_input": 0.5, "output": 2.0}},
+                       **overrides)
+
+
+def log_rows(warehouse: Warehouse) -> list[dict]:
+    return RequestLog(warehouse, background=False).rows()
+
+
+def leaked_anywhere(secret: str, warehouse: Warehouse, *texts: str) -> list[str]:
+    places = [str(path) for path in warehouse.path.parent.rglob("*")
+              if path.is_file() and secret.encode() in path.read_bytes()]
+    return places + [f"text #{i}" for i, text in enumerate(texts) if secret in text]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_fault_injection_over_1000_requests(provider, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(KEY_ENV, PLANTED_KEY)
+    caplog.set_level(logging.DEBUG)
+    plan = FaultPlan(rate_limit=0.20, server_error=0.10, timeout=0.05, invalid_json=0.05, seed=11,
+                     retry_after_s=0.02, timeout_delay_s=1.0)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    requests = wire_requests(1000)
+    server: WireServer = SERVERS[provider](fault_plan=plan)
+    with server:
+        settings = wire_settings(provider, server.base_url, max_concurrency=32,
+                                 retry=RetrySettings(max_attempts_transient=4, max_attempts_rate_limit=6,
+                                                     backoff_base_s=0.01, backoff_max_s=0.1))
+        with RequestLog(warehouse, ingest_interval_s=0.2) as log:
+            gateway = LLMGateway(settings, log, jitter_seed=1)
+            results = gateway.complete_many(requests, CONTEXT)
+    seen = server.requests
+    rows = log_rows(warehouse)
+
+    assert len(results) == 1000 and len(rows) == 1000
+    statuses = Counter(r.status for r in results)
+    assert set(statuses) <= {"answered", "failed"} and statuses["answered"] >= 950
+    assert all(r.error_kind is not None for r in results if r.status == "failed")
+    assert all(r.response.parsed is not None for i, r in enumerate(results) if r.ok and i % 2 == 0)
+    # No request answered twice in the log ...
+    answered_keys = [row["request_key"] for row in rows if row["status"] == "answered"]
+    assert len(answered_keys) == len(set(answered_keys)) == statuses["answered"]
+    # ... and the server answered a body twice only where the client had given up on a slow reply.
+    attempts_by_body = Counter(record.body_hash for record in seen)
+    for digest in server.bodies_answered_more_than_once():
+        assert any(plan.draw(digest, attempt) == "timeout" for attempt in range(attempts_by_body[digest]))
+    # Every send the server saw is counted in the log, and every fault kind was met and handled.
+    assert sum(row["attempts"] for row in rows) == len(seen)
+    assert {"rate_limit", "transient"} <= set(gateway.stats.retries)
+    assert sum(r.repair_turns for r in results) + gateway.stats.retries["transient"] > 0
+    assert all(record.auth_header_present for record in seen)
+    assert leaked_anywhere(PLANTED_KEY, warehouse, caplog.text) == []
+
+
+def test_permanent_auth_error_through_the_sdk_fails_the_batch_loudly(tmp_path, monkeypatch):
+    from apigen_pipeline.llm.gateway import PermanentProviderError
+    from apigen_pipeline.testing.wire_servers import WireReply
+
+    monkeypatch.setenv(KEY_ENV, PLANTED_KEY)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with OpenAIWireServer(lambda body, index: WireReply.unauthorized()) as server:
+        settings = wire_settings("openai", server.base_url, max_concurrency=2)
+        with RequestLog(warehouse, background=False) as log, pytest.raises(PermanentProviderError) as caught:
+            LLMGateway(settings, log).complete_many(wire_requests(20), CONTEXT)
+        assert server.request_count <= 2
+    assert Counter(r.status for r in caught.value.results)["not_sent"] >= 18
+
+
+CHILD = textwrap.dedent("""
+    import logging, sys
+    from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels
+    from apigen_pipeline.llm.gateway import CallContext, LLMGateway
+    from apigen_pipeline.llm.request_log import RequestLog
+    from apigen_pipeline.llm.types import ChatMessage, LLMRequest
+    from apigen_pipeline.warehouse import Warehouse
+
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    db, base_url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    ref = ModelRef(provider="openai", model="wire-test-model", base_url=base_url,
+                   api_key_env="APIGEN_WIRE_TEST_KEY", timeout_s=5)
+    settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=ref), max_concurrency=8)
+    requests = [LLMRequest(role="generator", messages=[ChatMessage(role="user", content=f"Write task number {i}.")])
+                for i in range(count)]
+    with RequestLog(Warehouse(db), ingest_interval_s=0.2) as log:
+        results = LLMGateway(settings, log).complete_many(
+            requests, CallContext(domain="retail", batch="b1", run_id="child", asset="blueprints"))
+    print(sum(r.ok for r in results), sum(r.from_cache for r in results))
+""")
+
+
+def run_child(db: Path, base_url: str, count: int, stderr_path: Path) -> subprocess.Popen:
+    env = {**os.environ, KEY_ENV: PLANTED_KEY, "APIGEN_LLM": ""}
+    with open(stderr_path, "ab") as stderr:
+        return subprocess.Popen([sys.executable, "-c", CHILD, str(db), base_url, str(count)], env=env,
+                                stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+
+def answered_rows(warehouse: Warehouse) -> dict[str, str]:
+    return {row["request_key"]: row["response_json"] for row in log_rows(warehouse) if row["status"] == "answered"}
+
+
+@pytest.mark.slow
+def test_sigkill_mid_batch_resumes_without_resending_answers(tmp_path):
+    count, concurrency = 300, 8
+    stderr_path = tmp_path / "child.stderr"
+    killed_db, clean_db = tmp_path / "killed" / "w.duckdb", tmp_path / "clean" / "w.duckdb"
+    with OpenAIWireServer(latency_s=0.02) as server:
+        child = run_child(killed_db, server.base_url, count, stderr_path)
+        deadline = time.monotonic() + 60
+        while server.request_count < 120 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        first_run = server.requests
+        answered_before_kill = {record.body_hash for record in first_run if record.answered}
+        assert 120 <= len(first_run) < count, "the kill must land mid-batch"
+        server.clear_records()
+
+        resumed = run_child(killed_db, server.base_url, count, stderr_path)
+        out, _ = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0
+        assert out.split()[0] == str(count)
+        second_run = server.requests
+        resent = {record.body_hash for record in second_run} & answered_before_kill
+        # Only what was in flight at the kill may go out again.
+        assert len(resent) <= concurrency
+        assert len(second_run) <= count - len(answered_before_kill) + concurrency
+        server.clear_records()
+
+        again = run_child(killed_db, server.base_url, count, stderr_path)
+        out, _ = again.communicate(timeout=120)
+        assert out.split() == [str(count), str(count)]
+        assert server.request_count == 0  # a finished batch sends nothing
+
+        clean = run_child(clean_db, server.base_url, count, stderr_path)
+        clean.communicate(timeout=120)
+    killed_warehouse, clean_warehouse = Warehouse(killed_db), Warehouse(clean_db)
+    assert answered_rows(killed_warehouse) == answered_rows(clean_warehouse)
+    assert len(answered_rows(killed_warehouse)) == count
+    assert not list(killed_db.parent.glob("*.llm-spool/*.jsonl"))
+    logs = stderr_path.read_text()
+    assert "LLM batch done" in logs
+    assert leaked_anywhere(PLANTED_KEY, killed_warehouse, logs) == []

@@ -1,0 +1,103 @@
+"""Benchmarks of the LLM gateway against local wire servers (127.0.0.1 only; no real provider).
+
+    .venv/bin/python bench/llm_gateway.py           # full: includes a one-minute rate-limit window
+    .venv/bin/python bench/llm_gateway.py --quick   # CI: the rate-limit window scaled down to 6 s
+
+Prints one line per measurement with its target, and exits non-zero if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from apigen_pipeline.llm.config import LLMSettings, ModelRef, RateLimit, RoleModels
+from apigen_pipeline.llm.gateway import CallContext, LLMGateway
+from apigen_pipeline.llm.request_log import RequestLog
+from apigen_pipeline.llm.simulated.faults import FaultRates
+from apigen_pipeline.llm.types import ChatMessage, LLMRequest
+from apigen_pipeline.testing.wire_servers import OpenAIWireServer
+from apigen_pipeline.warehouse import Warehouse
+
+CONTEXT = CallContext(domain="bench", batch="b1", run_id="bench", asset="bench")
+KEY_ENV = "APIGEN_BENCH_KEY"
+
+
+def requests(count: int, tag: str) -> list[LLMRequest]:
+    return [LLMRequest(role="generator", messages=[
+        ChatMessage(role="system", content="You write short customer-service tasks."),
+        ChatMessage(role="user", content=f"Write task number {i} for run {tag}.")]) for i in range(count)]
+
+
+def wire_settings(base_url: str, concurrency: int, limit: RateLimit | None = None) -> LLMSettings:
+    ref = ModelRef(provider="openai", model="wire-test-model", base_url=base_url, api_key_env=KEY_ENV, timeout_s=30)
+    return LLMSettings(backend_override="configured", roles=RoleModels(generator=ref), max_concurrency=concurrency,
+                       limits={"openai:wire-test-model": limit} if limit else {})
+
+
+def report(name: str, value: float, unit: str, target: str, ok: bool) -> bool:
+    print(f"{name:<44} {value:>10.3f} {unit:<10} target {target:<12} {'ok' if ok else 'MISSED'}", flush=True)
+    return ok
+
+
+def bench_throughput(home: Path, count: int = 2000, concurrency: int = 64, latency_s: float = 0.2) -> bool:
+    with OpenAIWireServer(latency_s=latency_s, isolated=True) as server:
+        settings = wire_settings(server.base_url, concurrency)
+        with RequestLog(Warehouse(home / "throughput.duckdb")) as log:
+            gateway = LLMGateway(settings, log)
+            wall, cpu = time.perf_counter(), time.process_time()
+            results = gateway.complete_many(requests(count, "throughput"), CONTEXT)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    ideal = count / concurrency * latency_s
+    answered = sum(r.ok for r in results)
+    ok = report(f"throughput: {count} req @ {concurrency}, {latency_s * 1000:.0f} ms", wall / ideal,
+                "wall/ideal", "<= 1.15", wall / ideal <= 1.15 and answered == count)
+    return report("throughput: client CPU per request", cpu / count * 1000, "ms", "< 2", cpu / count < 0.002) and ok
+
+
+def bench_replay(home: Path, count: int = 10_000) -> bool:
+    warehouse = Warehouse(home / "replay.duckdb")
+    batch = requests(count, "replay")
+    settings = LLMSettings(simulated_faults=FaultRates.none())
+    with RequestLog(warehouse) as log:  # fill the cache through the offline backend
+        LLMGateway(settings, log).complete_many(batch, CONTEXT)
+    with RequestLog(warehouse) as log:
+        gateway = LLMGateway(settings, log)
+        started = time.perf_counter()
+        results = gateway.complete_many(batch, CONTEXT)
+        elapsed = time.perf_counter() - started
+    return report(f"replay: {count} cached requests", elapsed, "s", "< 3",
+                  elapsed < 3 and all(r.from_cache for r in results))
+
+
+def bench_rate_limit(home: Path, window_s: float, per_minute: float = 600) -> bool:
+    expected = per_minute * window_s / 60
+    with OpenAIWireServer(isolated=True) as server:
+        settings = wire_settings(server.base_url, 64, RateLimit(requests_per_min=per_minute))
+        with RequestLog(Warehouse(home / "limit.duckdb")) as log:
+            LLMGateway(settings, log).complete_many(requests(int(expected * 1.1) + 2, "limit"), CONTEXT)
+        times = sorted(record.received_at for record in server.requests)
+    in_first_window = sum(1 for t in times if t < times[0] + window_s)
+    busiest = max(sum(1 for t in times[i:] if t < start + window_s) for i, start in enumerate(times))
+    ratio = in_first_window / expected
+    return report(f"rate limit {per_minute:.0f}/min over {window_s:.0f} s: observed/limit", ratio, "ratio",
+                  "0.95..1.00", ratio >= 0.95 and busiest <= expected)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="scale the one-minute rate-limit window to 6 s")
+    args = parser.parse_args()
+    os.environ.setdefault(KEY_ENV, "bench-key-not-secret")
+    with tempfile.TemporaryDirectory(prefix="llm-gateway-bench-") as directory:
+        home = Path(directory)
+        results = [bench_throughput(home), bench_replay(home), bench_rate_limit(home, 6.0 if args.quick else 60.0)]
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
