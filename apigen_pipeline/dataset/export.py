@@ -1,0 +1,144 @@
+"""Exports kept trajectories of one partition: both formats as JSONL and Parquet, lineage, a dataset card.
+
+Layout under the target (one partition = one domain x batch):
+    apigen_mt/<domain>/<batch>.{jsonl,parquet}   ShareGPT rows: exactly conversations, system, tools
+    openai/<domain>/<batch>.{jsonl,parquet}      OpenAI chat fine-tuning examples: messages, tools
+    lineage/<domain>/<batch>.{jsonl,parquet}     trajectory id, blueprint id, domain, batch, scores ...
+    cards/<domain>/<batch>.{md,json}             the dataset card
+Row i of every file is the same trajectory (sorted by trajectory id). Identical inputs give
+byte-identical files: no timestamps or run ids inside, JSON with sorted keys, fixed Parquet schemas.
+In OpenAI Parquet files `tools` is a JSON string (tool parameter schemas differ in shape).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
+
+from apigen_pipeline.dataset.card import DatasetCardInfo, card_json, card_markdown, dataset_card
+from apigen_pipeline.dataset.formats import openai_example, sharegpt_row, training_messages
+from apigen_pipeline.dataset.targets import ExportTarget
+from apigen_pipeline.llm.types import ToolSchema
+from apigen_pipeline.phase1.models import AcceptedBlueprint
+from apigen_pipeline.phase2.models import TrajectoryAttempt
+
+_STRING = pa.string()
+SHAREGPT_SCHEMA = pa.schema([
+    ("conversations", pa.list_(pa.struct([("from", _STRING), ("value", _STRING)]))),
+    ("system", _STRING),
+    ("tools", _STRING),
+])
+_TOOL_CALL = pa.struct([("id", _STRING), ("type", _STRING),
+                        ("function", pa.struct([("name", _STRING), ("arguments", _STRING)]))])
+OPENAI_PARQUET_SCHEMA = pa.schema([
+    ("messages", pa.list_(pa.struct([("role", _STRING), ("content", _STRING), ("tool_call_id", _STRING),
+                                     ("tool_calls", pa.list_(_TOOL_CALL))]))),
+    ("tools", _STRING),
+])
+LINEAGE_SCHEMA = pa.schema([
+    ("row_index", pa.int64()), ("trajectory_id", _STRING), ("blueprint_id", _STRING), ("domain", _STRING),
+    ("batch", _STRING), ("attempt_index", pa.int64()), ("blueprint_kind", _STRING),
+    ("blueprint_voted_score", pa.int64()), ("blueprint_rounds_used", pa.int64()),
+    ("mean_user_turn_score", pa.float64()), ("turns", pa.int64()), ("user_turns", pa.int64()),
+    ("tool_calls", pa.int64()), ("canonical_hash", _STRING), ("final_state_hash", _STRING),
+    ("audit_clean", pa.bool_()),
+])
+
+
+class ExportSource(BaseModel):
+    """What every row of a partition shares: where it comes from and what the agent was given."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    domain: str
+    batch: str
+    system_text: str
+    tools: list[ToolSchema]
+
+
+class ExportedFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    relative_path: str
+    location: str
+    sha256: str
+    size_bytes: int
+
+
+class ExportManifest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    domain: str
+    batch: str
+    rows: int
+    files: list[ExportedFile] = Field(default_factory=list)
+    card: dict[str, Any] = Field(default_factory=dict)
+
+    def file(self, relative_path: str) -> ExportedFile | None:
+        return next((f for f in self.files if f.relative_path == relative_path), None)
+
+
+def jsonl_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows).encode()
+
+
+def parquet_bytes(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> bytes:
+    table = pa.Table.from_pylist([dict(row) for row in rows], schema=schema)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", write_statistics=False)
+    return sink.getvalue()
+
+
+def _openai_parquet_row(example: Mapping[str, Any]) -> dict[str, Any]:
+    return {"messages": example["messages"], "tools": json.dumps(example["tools"], ensure_ascii=False,
+                                                                 sort_keys=True)}
+
+
+def lineage_row(index: int, attempt: TrajectoryAttempt, source: ExportSource,
+                blueprint: AcceptedBlueprint | None) -> dict[str, Any]:
+    chosen = [c.score for c in attempt.candidates if c.chosen and c.score is not None]
+    return {
+        "row_index": index, "trajectory_id": attempt.trajectory_id, "blueprint_id": attempt.blueprint_id,
+        "domain": source.domain, "batch": source.batch, "attempt_index": attempt.attempt_index,
+        "blueprint_kind": blueprint.kind if blueprint else None,
+        "blueprint_voted_score": blueprint.voted_score if blueprint else None,
+        "blueprint_rounds_used": blueprint.rounds_used if blueprint else None,
+        "mean_user_turn_score": round(sum(chosen) / len(chosen), 4) if chosen else None,
+        "turns": sum(1 for m in training_messages(attempt.messages) if m.role != "tool"),
+        "user_turns": attempt.user_turns, "tool_calls": attempt.tool_calls,
+        "canonical_hash": attempt.canonical_hash, "final_state_hash": attempt.final_state_hash,
+        "audit_clean": attempt.audit_clean,
+    }
+
+
+def export_dataset(trajectories: Sequence[TrajectoryAttempt], source: ExportSource, card_info: DatasetCardInfo,
+                   target: ExportTarget, blueprints: Mapping[str, AcceptedBlueprint] | None = None
+                   ) -> ExportManifest:
+    """Write the partition's kept trajectories (others are ignored) in every format, plus lineage and card."""
+    kept = sorted((t for t in trajectories if t.kept), key=lambda t: t.trajectory_id)
+    blueprints = blueprints or {}
+    sharegpt = [sharegpt_row(t.messages, source.system_text, source.tools) for t in kept]
+    openai = [openai_example(t.messages, source.system_text, source.tools) for t in kept]
+    lineage = [lineage_row(i, t, source, blueprints.get(t.blueprint_id)) for i, t in enumerate(kept)]
+    card = dataset_card(source.domain, source.batch, lineage, card_info)
+    stem = f"{source.domain}/{source.batch}"
+    payloads: list[tuple[str, bytes]] = [
+        (f"apigen_mt/{stem}.jsonl", jsonl_bytes(sharegpt)),
+        (f"apigen_mt/{stem}.parquet", parquet_bytes(sharegpt, SHAREGPT_SCHEMA)),
+        (f"openai/{stem}.jsonl", jsonl_bytes(openai)),
+        (f"openai/{stem}.parquet", parquet_bytes([_openai_parquet_row(e) for e in openai], OPENAI_PARQUET_SCHEMA)),
+        (f"lineage/{stem}.jsonl", jsonl_bytes(lineage)),
+        (f"lineage/{stem}.parquet", parquet_bytes(lineage, LINEAGE_SCHEMA)),
+        (f"cards/{stem}.json", card_json(card)),
+        (f"cards/{stem}.md", card_markdown(card).encode()),
+    ]
+    files = [ExportedFile(relative_path=path, location=target.write_bytes(path, data),
+                          sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data)) for path, data in payloads]
+    return ExportManifest(domain=source.domain, batch=source.batch, rows=len(kept), files=files, card=card)

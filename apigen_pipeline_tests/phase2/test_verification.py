@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import pytest
+
+from apigen_pipeline.environments.base import Environment
+from apigen_pipeline.llm.types import ToolCallData
+from apigen_pipeline.phase1.models import AcceptedBlueprint, ActionCall, Blueprint
+from apigen_pipeline.phase2.models import EndReason, ExecutedToolCall, TrajectoryMessage
+from apigen_pipeline.phase2.verification import (
+    TrajectoryEvidence,
+    expected_outcome,
+    output_present,
+    verify,
+)
+from apigen_pipeline_tests.phase2.helpers import cancel_blueprint, mock_environment, pending_orders
+
+
+@pytest.fixture(scope="module")
+def environment() -> Environment:
+    return mock_environment()
+
+
+def _play(environment: Environment, calls: list[tuple[str, dict]], replies: list[str],
+          end_reason: EndReason = "user_stop") -> TrajectoryEvidence:
+    """A trajectory that makes `calls` then says `replies`, built without the orchestrator."""
+    session = environment.new_session()
+    messages: list[TrajectoryMessage] = [TrajectoryMessage(role="user", content="hello")]
+    executed = []
+    for index, (name, arguments) in enumerate(calls):
+        call_id = f"call_{index}"
+        messages.append(TrajectoryMessage(role="assistant", tool_calls=[ToolCallData(id=call_id, name=name,
+                                                                                     arguments=arguments)]))
+        result = session.execute(name, arguments)
+        messages.append(TrajectoryMessage(role="tool", content=result.observation, tool_call_id=call_id, name=name))
+        executed.append(ExecutedToolCall(call_id=call_id, name=name, arguments=arguments, observation=result.observation,
+                                         ok=result.ok, kind=result.kind, message_index=len(messages) - 2))
+    messages += [TrajectoryMessage(role="assistant", content=text) for text in replies]
+    return TrajectoryEvidence(end_reason, "", messages, executed, session.database)
+
+
+def _with_outputs(blueprint: AcceptedBlueprint, outputs: list[str]) -> Blueprint:
+    return blueprint.blueprint.model_copy(update={"outputs": outputs})
+
+
+def test_replaying_the_blueprint_verifies(environment: Environment) -> None:
+    blueprint = cancel_blueprint(environment, 0)
+    calls = [(a.name, a.arguments) for a in blueprint.blueprint.actions]
+    report = verify(_play(environment, calls, ["Done."]), blueprint.blueprint,
+                    expected_outcome(blueprint.blueprint, environment), environment)
+    assert report.verified and report.failure_reason is None
+
+
+def test_wrong_write_is_a_state_mismatch_with_a_diff_naming_the_record(environment: Environment) -> None:
+    blueprint = cancel_blueprint(environment, 0)
+    wrong_order = pending_orders(environment)[1][1]
+    calls = [("find_user", blueprint.blueprint.actions[0].arguments), ("cancel_order", {"order_id": wrong_order})]
+    report = verify(_play(environment, calls, ["Done."]), blueprint.blueprint,
+                    expected_outcome(blueprint.blueprint, environment), environment)
+    state = report.check("final_state")
+    assert report.failure_reason == "state_mismatch" and state is not None
+    changed = {(c["table"], c["id"]) for c in state.details["diff"]}
+    assert changed == {("orders", blueprint.blueprint.actions[1].arguments["order_id"]), ("orders", wrong_order)}
+
+
+def test_no_write_before_the_user_stops_is_counted_apart(environment: Environment) -> None:
+    blueprint = cancel_blueprint(environment, 0)
+    report = verify(_play(environment, [("find_user", blueprint.blueprint.actions[0].arguments)], ["Bye."]),
+                    blueprint.blueprint, expected_outcome(blueprint.blueprint, environment), environment)
+    assert report.failure_reason == "user_stopped_before_write"
+
+
+def test_missing_output_fails_even_when_the_state_matches(environment: Environment) -> None:
+    blueprint = cancel_blueprint(environment, 0)
+    calls = [(a.name, a.arguments) for a in blueprint.blueprint.actions]
+    target = _with_outputs(blueprint, ["99.99"])
+    report = verify(_play(environment, calls, ["The total is 12.00."]), target,
+                    expected_outcome(target, environment), environment)
+    assert report.failure_reason == "missing_output"
+    assert report.check("outputs").details["missing"] == ["99.99"]  # type: ignore[union-attr]
+    assert report.check("final_state").passed  # type: ignore[union-attr]
+
+
+def test_outputs_match_case_insensitively_with_commas_removed_from_the_agent_text() -> None:
+    assert output_present("1044.45", ["Your refund is $1,044.45."])
+    assert output_present("pending", ["The order is PENDING."])
+    assert not output_present("1,044.45", ["Your refund is $1,044.45."])  # only the agent text loses commas
+    assert not output_present("1044.46", ["Your refund is $1,044.45."])
+
+
+@pytest.mark.parametrize("end_reason", ["turn_limit", "provider_failure"])
+def test_cut_short_episodes_fail_with_their_end_reason(environment: Environment, end_reason: EndReason) -> None:
+    blueprint = cancel_blueprint(environment, 0)
+    calls = [(a.name, a.arguments) for a in blueprint.blueprint.actions]
+    report = verify(_play(environment, calls, ["Done."], end_reason), blueprint.blueprint,
+                    expected_outcome(blueprint.blueprint, environment), environment)
+    assert report.failure_reason == end_reason and not report.verified
+
+
+def test_expected_outcome_counts_writes_and_records_replay_errors(environment: Environment) -> None:
+    blueprint = Blueprint(instruction="x", actions=[ActionCall(name="cancel_order", arguments={"order_id": "NOPE"})])
+    expected = expected_outcome(blueprint, environment)
+    assert expected.write_calls == 0 and expected.replay_errors
+    assert expected.state_hash == environment.fresh_database().state_hash()
