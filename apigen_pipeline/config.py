@@ -15,6 +15,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from apigen_pipeline.llm.config import BACKEND_ENV_VAR, BASE_URL_ENV_VAR, LLMSettings
+from apigen_pipeline.phase1.contexts import SamplingConfig
+from apigen_pipeline.phase1.settings import Phase1Config
+from apigen_pipeline.phase1.simulated_roles import Phase1SimulationRates
+
 
 class ConfigError(ValueError):
     """A bad configuration: the message names the file and the field."""
@@ -43,22 +48,39 @@ class DomainConfig(StrictModel):
         return self.plugin or self.name
 
 
-class SamplingConfig(StrictModel):
-    contexts_per_partition: int = Field(default=20, ge=1, le=100_000)
-    min_write_tools: int = Field(default=1, ge=1)
-    max_write_tools: int = Field(default=3, ge=1)
-    min_examples: int = Field(default=1, ge=0)
-    max_examples: int = Field(default=3, ge=0)
-    persona_pool: int = Field(default=5000, ge=1)
-    base_seed: int = Field(default=0, description="Mixed into every (domain, batch, index) seed.")
+class BackfillRangeConfig(StrictModel):
+    """Batches (days) the backfill sensor sweeps, both ends inclusive."""
+
+    start: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    end: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                            description="Last batch; defaults to the newest batch that exists.")
 
     @model_validator(mode="after")
-    def _ranges(self) -> SamplingConfig:
-        if self.min_write_tools > self.max_write_tools:
-            raise ValueError("min_write_tools must not exceed max_write_tools")
-        if self.min_examples > self.max_examples:
-            raise ValueError("min_examples must not exceed max_examples")
+    def _ordered(self) -> BackfillRangeConfig:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"backfill end {self.end} lies before its start {self.start}")
         return self
+
+
+class AutomationConfig(StrictModel):
+    """When batches are generated. Not part of the config fingerprint: it changes when rows are made,
+    never what they hold."""
+
+    batch_cron: str = Field(default="0 0 * * *", description="Cron of the schedule that generates the newest "
+                                                              "batch of every enabled domain (default: daily).")
+    schedule_running: bool = Field(default=False, description="Start the schedule when the code location loads "
+                                                             "(else it is switched on in the UI).")
+    backfill: BackfillRangeConfig | None = Field(default=None, description="Range the backfill sensor sweeps; "
+                                                                           "the sensor's cursor can override it.")
+    backfill_runs_per_tick: int = Field(default=10, ge=1, le=1000)
+    backfill_interval_seconds: int = Field(default=60, ge=30)
+
+
+class QualityGates(StrictModel):
+    """Thresholds of the warning checks on each stage (a failed gate warns; it never deletes data)."""
+
+    min_blueprint_yield: float = Field(default=0.3, ge=0, le=1, description="Accepted simple blueprints / contexts.")
+    min_judge_kappa: float = Field(default=0.2, ge=-1, le=1, description="Fleiss' kappa over all criteria.")
 
 
 class PipelineConfig(StrictModel):
@@ -66,6 +88,13 @@ class PipelineConfig(StrictModel):
                                                                   DomainConfig(name="retail")])
     batch_start_date: str = Field(default="2026-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    phase1: Phase1Config = Field(default_factory=Phase1Config)
+    # Models per role, prices, limits, budget; APIGEN_LLM / APIGEN_LLM_BASE_URL override the backend.
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    # How often the offline simulated generator makes each blueprint mistake (only with the simulated backend).
+    simulated_phase1: Phase1SimulationRates = Field(default_factory=Phase1SimulationRates)
+    quality: QualityGates = Field(default_factory=QualityGates)
+    automation: AutomationConfig = Field(default_factory=AutomationConfig)
 
     @model_validator(mode="after")
     def _unique_domains(self) -> PipelineConfig:
@@ -87,7 +116,8 @@ class PipelineConfig(StrictModel):
         return sorted(d.name for d in self.domains)
 
     def fingerprint(self) -> str:
-        body = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        body = json.dumps(self.model_dump(mode="json", exclude={"automation"}), sort_keys=True,
+                          separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -106,8 +136,13 @@ def load_pipeline_config(path: str | Path | None = None, overrides: dict[str, An
             raise ConfigError(f"config file {source} is not valid YAML: {error}") from error
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {source} must hold a mapping at the top level")
-        data = {k: v for k, v in (loaded or {}).items() if k != "llm"}
+        data = dict(loaded or {})
     data = _deep_merge(data, overrides or {})
+    llm_section = dict(data.get("llm") or {})
+    for variable, setting in ((BACKEND_ENV_VAR, "backend_override"), (BASE_URL_ENV_VAR, "backend_base_url")):
+        if os.environ.get(variable):
+            llm_section[setting] = os.environ[variable]
+    data["llm"] = llm_section
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as error:

@@ -12,12 +12,33 @@ import hashlib
 import random
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from apigen_pipeline.config import SamplingConfig
 from apigen_pipeline.environments.base import DomainSample, Environment, ExampleTask, ToolSpec
 from apigen_pipeline.environments.dependency_graph import DependencyGraph
 from apigen_pipeline.environments.personas import Persona, sample_persona
+
+
+class SamplingConfig(BaseModel):
+    """How contexts are sampled; every field is recorded in the config hash of each row."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contexts_per_partition: int = Field(default=20, ge=1, le=100_000)
+    min_write_tools: int = Field(default=1, ge=1)
+    max_write_tools: int = Field(default=3, ge=1)
+    min_examples: int = Field(default=1, ge=0)
+    max_examples: int = Field(default=3, ge=0)
+    persona_pool: int = Field(default=5000, ge=1)
+    base_seed: int = Field(default=0, description="Mixed into every (domain, batch, index) seed.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SamplingConfig:
+        if self.min_write_tools > self.max_write_tools:
+            raise ValueError("min_write_tools must not exceed max_write_tools")
+        if self.min_examples > self.max_examples:
+            raise ValueError("min_examples must not exceed max_examples")
+        return self
 
 
 class PolicyExcerpt(BaseModel):
