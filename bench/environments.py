@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from apigen_pipeline.config import SamplingConfig
+from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.environments.database import full_state_hash
 from apigen_pipeline.environments.registry import find_plugin
 from apigen_pipeline.environments.base import Environment

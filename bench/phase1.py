@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from apigen_pipeline.config import SamplingConfig
+from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.environments.registry import EnvironmentNotFoundError, load_environment
 from apigen_pipeline.llm.client import DirectClient
 from apigen_pipeline.llm.simulated import SimulatedProvider

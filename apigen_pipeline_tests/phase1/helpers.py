@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from apigen_pipeline.config import SamplingConfig
+from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.client import DirectClient

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from apigen_pipeline.config import SamplingConfig
+from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.phase1.contexts import ContextSampler, TaskContext, context_row, context_seed
 

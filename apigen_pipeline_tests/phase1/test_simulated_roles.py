@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from apigen_pipeline.config import SamplingConfig
+from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.environments.base import ToolCall
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.simulated import FaultRates
