@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--contexts", type=int, default=None, help="task contexts per partition")
     run.add_argument("--config", default=None, help="pipeline config YAML (default: $APIGEN_CONFIG or built-in)")
     run.add_argument("--home", default=None, help="project home (default: $APIGEN_HOME or ./.apigen_home)")
+    run.add_argument("--verbose", action="store_true", help="print Dagster's DEBUG event log")
     return parser
 
 
@@ -67,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     definitions = build_definitions(config=config, config_path=args.config)
     job = definitions.resolve_implicit_global_asset_job_def()
-    run_config = {}
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "WARNING"}}}}
     if args.contexts is not None:
-        run_config = {"ops": {"task_contexts": {"config": {"contexts_per_partition": args.contexts}}}}
+        run_config["ops"] = {"task_contexts": {"config": {"contexts_per_partition": args.contexts}}}
     failed = False
     with dg.DagsterInstance.get() as instance:
         for domain in domains:
@@ -81,11 +82,28 @@ def run(args: argparse.Namespace) -> int:
             if not result.success:
                 failed = True
                 for event in result.all_events:
-                    if event.is_failure and event.step_failure_data is not None:
+                    if event.is_step_failure:
                         print(f"  {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
+    _print_summary(home, batch, config.export.target)
     print(f"warehouse:    {warehouse_path(home)}")
     print(f"dagster home: {dagster_home} (open the UI with: DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml)")
     return 1 if failed else 0
+
+
+def _print_summary(home: Path, batch: str, export_target: str | None) -> None:
+    from apigen_pipeline.paths import exports_dir
+    from apigen_pipeline.warehouse import Warehouse
+
+    warehouse = Warehouse(warehouse_path(home))
+    if not warehouse.path.exists():
+        return
+    warehouse.migrate()
+    summary = warehouse.query("report/funnel_summary", [batch])
+    for row in summary.itertuples(index=False):
+        print(f"  {row.domain}|{row.batch}: {row.contexts} contexts -> {row.kept_blueprints} blueprints -> "
+              f"{row.kept_trajectories} verified trajectories; cost ${row.cost_usd:.4f} "
+              f"(projected on the configured models: ${row.projected_cost_usd:.4f})")
+    print(f"exports:      {export_target or exports_dir(home)}")
 
 
 if __name__ == "__main__":

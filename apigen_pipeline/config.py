@@ -19,6 +19,8 @@ from apigen_pipeline.llm.config import BACKEND_ENV_VAR, BASE_URL_ENV_VAR, LLMSet
 from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.phase1.settings import Phase1Config
 from apigen_pipeline.phase1.simulated_roles import Phase1SimulationRates
+from apigen_pipeline.phase2.models import Phase2Settings
+from apigen_pipeline.phase2.simulated_roles import Phase2SimulationRates
 
 
 class ConfigError(ValueError):
@@ -81,6 +83,32 @@ class QualityGates(StrictModel):
 
     min_blueprint_yield: float = Field(default=0.3, ge=0, le=1, description="Accepted simple blueprints / contexts.")
     min_judge_kappa: float = Field(default=0.2, ge=-1, le=1, description="Fleiss' kappa over all criteria.")
+    min_trajectory_yield: float = Field(default=0.3, ge=0, le=1,
+                                        description="Blueprints with a kept trajectory / blueprints played.")
+
+
+class ExportConfig(StrictModel):
+    """Where `training_dataset` writes: a local folder (default $APIGEN_HOME/exports) or an s3:// URL
+    (through dagster-aws's S3Resource; endpoint and credentials from the environment, never from here)."""
+
+    target: str | None = Field(default=None, description="None, a folder path, or s3://bucket/prefix")
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("s3://") and len(value[5:].split("/", 1)[0]) < 3:
+            raise ValueError("an S3 target looks like s3://bucket/prefix")
+        return value
+
+
+class EvaluationConfig(StrictModel):
+    """pass^k of an agent model on the partition's accepted blueprints (the tasks double as a benchmark)."""
+
+    enabled: bool = True
+    k: int = Field(default=3, ge=1, le=16, description="Trials per task; pass^1..pass^k are reported.")
+    max_tasks: int = Field(default=10, ge=1, description="At most this many kept blueprints are evaluated.")
+    agent_model: str | None = Field(default=None, description="provider:model for the agent under test "
+                                                              "(default: the pipeline's agent role).")
 
 
 class PipelineConfig(StrictModel):
@@ -94,6 +122,10 @@ class PipelineConfig(StrictModel):
     # How often the offline simulated generator makes each blueprint mistake (only with the simulated backend).
     simulated_phase1: Phase1SimulationRates = Field(default_factory=Phase1SimulationRates)
     quality: QualityGates = Field(default_factory=QualityGates)
+    phase2: Phase2Settings = Field(default_factory=Phase2Settings)
+    simulated_phase2: Phase2SimulationRates = Field(default_factory=Phase2SimulationRates)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     automation: AutomationConfig = Field(default_factory=AutomationConfig)
 
     @model_validator(mode="after")

@@ -27,9 +27,31 @@ class Partition:
     batch: str
 
     @classmethod
-    def of(cls, context: dg.AssetExecutionContext) -> Partition:
-        keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
+    def of(cls, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> Partition:
+        key = context.partition_key
+        # Runs tagged only with the string form get a str: GraphQL and CLI launches, and backfill runs
+        # of assets with a BackfillPolicy (they carry a one-key range instead of dimension tags).
+        keys = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else parse_partition_key(key)
+        return cls(domain=keys[DOMAIN_DIMENSION], batch=keys[BATCH_DIMENSION])
+
+    @classmethod
+    def of_check(cls, context: dg.AssetCheckExecutionContext) -> Partition:
+        key = context.partition_key
+        if not isinstance(key, dg.MultiPartitionKey):
+            batch, domain = key.split("|")  # MultiPartitionKey's string form orders dimensions by name
+            return cls(domain=domain, batch=batch)
+        keys = key.keys_by_dimension
         return cls(domain=keys[DOMAIN_DIMENSION], batch=keys[BATCH_DIMENSION])
 
     def key(self) -> dg.MultiPartitionKey:
         return dg.MultiPartitionKey({DOMAIN_DIMENSION: self.domain, BATCH_DIMENSION: self.batch})
+
+
+def parse_partition_key(key: str) -> dict[str, str]:
+    """`"2026-11-20|retail"` -> {"batch": ..., "domain": ...}: the string form of a multi-partition key
+    orders the values by dimension name."""
+    names = sorted([DOMAIN_DIMENSION, BATCH_DIMENSION])
+    values = key.split("|")
+    if len(values) != len(names):
+        raise ValueError(f"partition key {key!r} is not {'|'.join(names)}")
+    return dict(zip(names, values, strict=True))

@@ -12,6 +12,7 @@ from apigen_pipeline.defs.llm_resource import LLMResource, llm_metadata
 from apigen_pipeline.defs.metadata import markdown_counts
 from apigen_pipeline.defs.partitions import Partition
 from apigen_pipeline.defs.resources import PipelineConfigResource, WarehouseResource
+from apigen_pipeline.defs.stage_stats import replace_stage_stats
 from apigen_pipeline.llm.gateway import CallContext
 from apigen_pipeline.phase1.committee import committee_kappa
 from apigen_pipeline.phase1.contexts import TaskContext
@@ -103,6 +104,7 @@ def build_phase1_assets(partitions_def: dg.PartitionsDefinition, task_contexts: 
         attempts = blueprint_attempt_rows(result)
         votes = committee_vote_rows(result)
         blueprints = blueprint_rows(result)
+        replace_stage_stats(store, "phase1", result.stats.model_dump_json(), partition, context, config_hash)
         store.replace_partition(partition.domain, partition.batch, [
             PartitionWrite("blueprint_attempts", partition_frame(attempts, partition, context, config_hash)),
             PartitionWrite("committee_votes", partition_frame(votes, partition, context, config_hash)),
@@ -127,7 +129,7 @@ def build_phase1_assets(partitions_def: dg.PartitionsDefinition, task_contexts: 
                     description="Every kept blueprint re-executes cleanly on a fresh database to its stored state hash.")
     def accepted_blueprints_reexecute(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
                                       pipeline_config: PipelineConfigResource) -> dg.AssetCheckResult:
-        partition = Partition(**_keys(context))
+        partition = Partition.of_check(context)
         environment, _ = environment_for(pipeline_config, partition.domain)
         frame = warehouse.get().query("phase1/kept_blueprints", [partition.domain, partition.batch])
         problems: list[str] = []
@@ -149,8 +151,8 @@ def build_phase1_assets(partitions_def: dg.PartitionsDefinition, task_contexts: 
                     description="Warns when the share of contexts with an accepted blueprint falls below the gate.")
     def blueprint_yield(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
                         pipeline_config: PipelineConfigResource) -> dg.AssetCheckResult:
-        keys = _keys(context)
-        row = warehouse.get().query("phase1/partition_yield", [keys["domain"], keys["batch"]]).iloc[0]
+        partition = Partition.of_check(context)
+        row = warehouse.get().query("phase1/partition_yield", [partition.domain, partition.batch]).iloc[0]
         contexts = int(row["contexts"])
         rate = int(row["accepted_contexts"]) / contexts if contexts else 0.0
         gate = pipeline_config.load().quality.min_blueprint_yield
@@ -161,8 +163,8 @@ def build_phase1_assets(partitions_def: dg.PartitionsDefinition, task_contexts: 
                     description="Warns when the judges agree less than the gate (Fleiss' kappa, all criteria).")
     def judge_agreement(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
                         pipeline_config: PipelineConfigResource) -> dg.AssetCheckResult:
-        keys = _keys(context)
-        frame = warehouse.get().read_partition("committee_votes", keys["domain"], keys["batch"])
+        partition = Partition.of_check(context)
+        frame = warehouse.get().read_partition("committee_votes", partition.domain, partition.batch)
         vote_sets: dict[str, list[JudgeVote]] = {}
         for row in frame.itertuples(index=False):
             scores = {} if row.abstained else {c: int(getattr(row, c)) for c in
@@ -179,6 +181,3 @@ def build_phase1_assets(partitions_def: dg.PartitionsDefinition, task_contexts: 
 
     return [phase1_blueprints, accepted_blueprints_reexecute, blueprint_yield, judge_agreement]
 
-
-def _keys(context: dg.AssetCheckExecutionContext) -> dict[str, str]:
-    return dict(context.partition_key.keys_by_dimension)  # type: ignore[attr-defined]

@@ -8,10 +8,12 @@ JSON text.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from apigen_pipeline.environments.database import canonical_json
-from apigen_pipeline.phase1.models import Phase1Result
+from apigen_pipeline.phase1.models import AcceptedBlueprint, ActionCall, Blueprint, Phase1Result
 
 
 def _json(value: Any) -> str:
@@ -92,3 +94,26 @@ def blueprint_rows(result: Phase1Result) -> list[dict[str, Any]]:
         "duplicate_of": b.duplicate_of,
         "duplicate_kind": b.duplicate_kind,
     } for b in result.blueprints]
+
+
+def accepted_blueprint_from_row(row: Mapping[str, Any]) -> AcceptedBlueprint:
+    """The inverse of `blueprint_rows` for one row: downstream stages read blueprints back from the warehouse."""
+    return AcceptedBlueprint(
+        blueprint_id=row["blueprint_id"],
+        kind=row["kind"],
+        context_id=row["context_id"],
+        attempt_id=row["attempt_id"],
+        source_blueprint_ids=json.loads(row["source_blueprint_ids"] or "[]"),
+        rounds_used=int(row["rounds_used"] or 0),
+        user_id=row["user_id"] or "",
+        persona_id=row["persona_id"] or "",
+        identity=json.loads(row["identity"] or "{}"),
+        blueprint=Blueprint(instruction=row["instruction"],
+                            actions=[ActionCall(**a) for a in json.loads(row["actions"])],
+                            outputs=json.loads(row["outputs"] or "[]")),
+        state_hash=row["state_hash"] or "",
+        diff=json.loads(row["diff"] or "[]"),
+        voted_score=int(row["voted_score"] or 0),
+        duplicate_of=row["duplicate_of"],
+        duplicate_kind=row["duplicate_kind"],
+    )

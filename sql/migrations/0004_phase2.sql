@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS trajectories (
     agent_turns INTEGER,
     tool_calls INTEGER,
     turns INTEGER,
-    messages VARCHAR
+    messages VARCHAR,
+    attempt_json VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS passk_results (
