@@ -135,6 +135,9 @@ class PipelineConfig(StrictModel):
             raise ValueError(f"domain names must be unique, got {names}")
         if not names:
             raise ValueError("at least one domain must be enabled")
+        if self.phase1.committee_size > len(self.llm.judges):
+            raise ValueError(f"phase1.committee_size is {self.phase1.committee_size} but llm.judges lists only "
+                             f"{len(self.llm.judges)} models")
         return self
 
     def domain(self, name: str) -> DomainConfig:

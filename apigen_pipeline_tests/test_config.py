@@ -54,3 +54,17 @@ def test_fingerprint_changes_with_any_setting():
     assert base.fingerprint() == PipelineConfig().fingerprint()
     changed = PipelineConfig.model_validate({"sampling": {"base_seed": 1}})
     assert changed.fingerprint() != base.fingerprint()
+
+
+def test_committee_cannot_outnumber_the_configured_judges(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("phase1:\n  committee_size: 5\nllm:\n  judges: [openai:gpt-4o, anthropic:claude-3-5-haiku-latest]\n")
+    with pytest.raises(ConfigError, match="committee_size is 5 but llm.judges lists only 2"):
+        load_pipeline_config(path)
+
+
+def test_llm_settings_errors_name_the_nested_field(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("llm:\n  roles:\n    generator: {provider: openai, modle: gpt-4o}\n")
+    with pytest.raises(ConfigError, match="llm.roles.generator"):
+        load_pipeline_config(path)
