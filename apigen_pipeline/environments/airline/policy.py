@@ -166,6 +166,8 @@ def one_user_per_task(before: Database, trace: Sequence[ExecutedCall], after: Da
     first_user: str | None = None
     messages: list[str] = []
     for index, call in enumerate(trace):
+        if not call.ok:
+            continue  # a mistyped id that found nobody concerns no user
         user_id = _user_concerned(before, after, call)
         if user_id is None:
             continue
