@@ -70,8 +70,11 @@ def test_one_user_per_task(env, db):
 
 def test_a_failed_lookup_of_a_mistyped_id_concerns_no_user(env, db):
     mine = find_reservation(db, lambda r: r["status"] == "active")
-    retyped = run(env, [auth("nobody_0000"), auth(mine["user_id"]),
-                        ("get_reservation_details", {"reservation_id": mine["reservation_id"]})])
+    retyped = env.new_session()
+    assert not retyped.execute(*auth("nobody_0000")).ok
+    for name, arguments in (auth(mine["user_id"]),
+                            ("get_reservation_details", {"reservation_id": mine["reservation_id"]})):
+        assert retyped.execute(name, arguments).ok
     assert violations(env, retyped, "one_user_per_task") == []
 
 
