@@ -6,14 +6,13 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.client import DirectClient
 from apigen_pipeline.llm.simulated import FaultRates, SimulatedProvider
 from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry
 from apigen_pipeline.llm.types import ErrorKind, LLMRequest, LLMResponse, LLMResult, request_key
-from apigen_pipeline.phase1.contexts import ContextSampler, TaskContext
+from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig, TaskContext
 from apigen_pipeline.phase1.simulated_roles import Phase1SimulationRates, register_phase1_roles
 
 MOCK = "apigen_pipeline_tests.mock_domain:plugin"

@@ -2,9 +2,14 @@ import time
 
 import pytest
 
-from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.environments.registry import load_environment
-from apigen_pipeline.phase1.contexts import ContextSampler, TaskContext, context_row, context_seed
+from apigen_pipeline.phase1.contexts import (
+    ContextSampler,
+    SamplingConfig,
+    TaskContext,
+    context_row,
+    context_seed,
+)
 
 MOCK_REF = "apigen_pipeline_tests.mock_domain:plugin"
 

@@ -2,12 +2,11 @@ import json
 
 import pytest
 
-from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.environments.base import ToolCall
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.simulated import FaultRates
 from apigen_pipeline.phase1.bindings import bind_environment
-from apigen_pipeline.phase1.contexts import ContextSampler
+from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig
 from apigen_pipeline.phase1.prompts import generator_request
 from apigen_pipeline.phase1.runner import run_phase1
 from apigen_pipeline.phase1.settings import Phase1Config
