@@ -8,9 +8,7 @@ policy checks, as in the method notes.
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +25,7 @@ from apigen_pipeline.environments.airline.rules import (
     money,
     shift_date,
 )
+from apigen_pipeline.environments.arithmetic import evaluate_arithmetic
 from apigen_pipeline.environments.base import Tool, ToolError, ToolSpec
 from apigen_pipeline.environments.database import Database, Record, canonical_json
 
@@ -172,34 +171,8 @@ def search_onestop_flight(db: Database, origin: str, destination: str, date: str
 
 
 # -- utility tools --------------------------------------------------------------------------------
-_OPERATORS: dict[type, Callable[..., float]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.USub: operator.neg, ast.UAdd: operator.pos,
-}
-
-
-def _evaluate(node: ast.AST) -> float:
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-        return _OPERATORS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
-        return _OPERATORS[type(node.op)](_evaluate(node.operand))
-    raise ToolError("only numbers, + - * / and parentheses are allowed")
-
-
 def calculate(db: Database, expression: str) -> str:
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError as error:
-        raise ToolError(f"cannot parse expression: {error.msg}") from None
-    try:
-        value = _evaluate(tree)
-    except ZeroDivisionError:
-        raise ToolError("division by zero") from None
-    return str(round(value, 2))
+    return evaluate_arithmetic(expression)
 
 
 def think(db: Database, thought: str) -> str:

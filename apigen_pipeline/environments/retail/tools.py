@@ -7,12 +7,11 @@ lookup. Writes validate everything first and only then take private copies with
 
 from __future__ import annotations
 
-import ast
-import operator
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from apigen_pipeline.environments.arithmetic import evaluate_arithmetic
 from apigen_pipeline.environments.base import Tool, ToolError, ToolKind, ToolSpec
 from apigen_pipeline.environments.database import Database, Record
 from apigen_pipeline.environments.retail.domain import (
@@ -159,38 +158,8 @@ def list_all_product_types(db: Database) -> dict[str, str]:
     return dict(sorted((product["name"], product_id) for product_id, product in db.records(PRODUCTS)))
 
 
-_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-}
-_SIGNS: dict[type, Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
-_MAX_EXPRESSION_LENGTH = 500
-
-
-def _evaluate(node: ast.AST) -> float:
-    """Walks the parsed expression, accepting only numbers, + - * / and parentheses (never `eval`)."""
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
-        return _ARITHMETIC[type(node.op)](_evaluate(node.left), _evaluate(node.right))
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _SIGNS:
-        return _SIGNS[type(node.op)](_evaluate(node.operand))
-    raise ToolError("only numbers, + - * / and parentheses are allowed")
-
-
 def calculate(db: Database, expression: str) -> str:
-    if len(expression) > _MAX_EXPRESSION_LENGTH:
-        raise ToolError(f"expression longer than {_MAX_EXPRESSION_LENGTH} characters")
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError as error:
-        raise ToolError(f"invalid expression: {error.msg}") from None
-    try:
-        result = _evaluate(tree)
-    except ZeroDivisionError:
-        raise ToolError("division by zero") from None
-    return str(round(float(result), 2))
+    return evaluate_arithmetic(expression)
 
 
 def think(db: Database, thought: str) -> str:

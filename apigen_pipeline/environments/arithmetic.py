@@ -1,0 +1,43 @@
+"""The `calculate` tool's evaluator, shared by every domain: numbers, + - * / and parentheses only.
+The expression is parsed and walked, never `eval`-ed, so an LLM cannot run code through it."""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from apigen_pipeline.environments.base import ToolError
+
+MAX_EXPRESSION_LENGTH = 500
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+
+
+def _evaluate(node: ast.AST) -> float:
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body)
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        return _BINARY[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_evaluate(node.operand))
+    raise ToolError("only numbers, + - * / and parentheses are allowed")
+
+
+def evaluate_arithmetic(expression: str) -> str:
+    """The value rounded to cents, as text; a ToolError for anything else."""
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise ToolError(f"expression longer than {MAX_EXPRESSION_LENGTH} characters")
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as error:
+        raise ToolError(f"invalid expression: {error.msg}") from None
+    try:
+        return str(round(float(_evaluate(tree)), 2))
+    except ZeroDivisionError:
+        raise ToolError("division by zero") from None
