@@ -17,3 +17,8 @@ def markdown_counts(counts: Mapping[str, int] | Counter, key_header: str, value_
 
 def run_tags(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {key: value for key, value in items}
+
+
+def failure_list(problems: list[str], limit: int = 20) -> dg.MetadataValue:
+    """The first failures of a check as a Markdown list (the count goes in its own numeric entry)."""
+    return dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:limit]) or "none")

@@ -9,7 +9,7 @@ import dagster as dg
 from apigen_pipeline.defs.environment_assets import environment_for
 from apigen_pipeline.defs.frames import partition_frame
 from apigen_pipeline.defs.llm_resource import LLMResource, llm_metadata
-from apigen_pipeline.defs.metadata import markdown_counts
+from apigen_pipeline.defs.metadata import failure_list, markdown_counts
 from apigen_pipeline.defs.partitions import Partition
 from apigen_pipeline.defs.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.defs.stage_stats import replace_stage_stats
@@ -145,7 +145,7 @@ def build_phase1_assets(partitions_def: dg.PartitionsDefinition, task_contexts: 
                     problems.append(f"{row.blueprint_id}: state hash differs from the stored one")
         return dg.AssetCheckResult(passed=not problems, metadata={
             "blueprints_checked": len(frame), "failures": len(problems),
-            "first_failures": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none")})
+            "first_failures": failure_list(problems)})
 
     @dg.asset_check(asset="blueprints", partitions_def=partitions_def,
                     description="Warns when the share of contexts with an accepted blueprint falls below the gate.")

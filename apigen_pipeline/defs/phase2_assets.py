@@ -16,7 +16,7 @@ from apigen_pipeline.dataset.targets import LocalTarget, S3Target
 from apigen_pipeline.defs.environment_assets import environment_for
 from apigen_pipeline.defs.frames import partition_frame
 from apigen_pipeline.defs.llm_resource import LLMResource, llm_metadata
-from apigen_pipeline.defs.metadata import markdown_counts
+from apigen_pipeline.defs.metadata import failure_list, markdown_counts
 from apigen_pipeline.defs.partitions import Partition
 from apigen_pipeline.defs.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.defs.stage_stats import replace_stage_stats
@@ -117,7 +117,7 @@ def build_phase2_assets(partitions_def: dg.PartitionsDefinition, retry_policy: d
                 problems.append(f"{row.trajectory_id}: replayed state differs from blueprint {row.blueprint_id}")
         return dg.AssetCheckResult(passed=not problems, metadata={
             "trajectories_checked": len(frame), "failures": len(problems),
-            "first_failures": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none")})
+            "first_failures": failure_list(problems)})
 
     @dg.asset_check(asset="trajectories", partitions_def=partitions_def,
                     description="Warns when the share of blueprints with a kept trajectory falls below the gate.")
