@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -13,10 +13,6 @@ def markdown_counts(counts: Mapping[str, int] | Counter, key_header: str, value_
     lines = [f"| {key_header} | {value_header} |", "|---|---:|"]
     lines += [f"| {key} | {value} |" for key, value in rows] or ["| (none) | 0 |"]
     return dg.MetadataValue.md("\n".join(lines))
-
-
-def run_tags(items: Iterable[tuple[str, str]]) -> dict[str, str]:
-    return {key: value for key, value in items}
 
 
 def failure_list(problems: list[str], limit: int = 20) -> dg.MetadataValue:
