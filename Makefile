@@ -10,7 +10,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -e ".[dev]"
+	$(VENV)/bin/uv pip install -q --python $(PY) -e ".[dev,scaleout]"
 	rm -f $(VENV)/.installed-*; touch $@
 
 run: setup                      ## materialize the whole graph for today's batch of every domain, offline
