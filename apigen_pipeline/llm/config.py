@@ -171,6 +171,8 @@ class LLMSettings(_Strict):
     prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     limits: dict[str, RateLimit] = Field(default_factory=dict)  # key "provider:model"
     max_concurrency: int = Field(default=16, ge=1)
+    # The SDKs' HTTP transport: aiohttp (their `aiohttp` extra) costs far less CPU per request than httpx.
+    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     retry: RetrySettings = RetrySettings()
     max_repair_turns: int = Field(default=2, ge=0)
     budget_usd: float | None = Field(default=None, ge=0)

@@ -22,8 +22,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from apigen_pipeline.llm.config import LLMSettings, ModelRef, Route
-from apigen_pipeline.llm.factory import ProviderPool
+from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route
+from apigen_pipeline.llm.factory import ProviderPool, preload_providers
 from apigen_pipeline.llm.limits import RateLimiter
 from apigen_pipeline.llm.pricing import cost_of, estimated_cost
 from apigen_pipeline.llm.providers.base import Provider, ProviderError
@@ -188,6 +188,8 @@ class LLMGateway:
         self._reserved_usd = 0.0
         self._budget_exhausted = False
         self._output_observed: dict[tuple[str, str], tuple[int, int]] = {}  # (count, total tokens)
+        self._routes: dict[tuple[str, int | None], Route] = {}
+        preload_providers(self._target_providers() - set(self._provider_overrides))
 
     # -- public API ---------------------------------------------------------------------------
     async def acomplete(self, request: LLMRequest, context: CallContext) -> LLMResult:
@@ -264,8 +266,18 @@ class LLMGateway:
         finally:
             await self._pool.aclose()
 
+    def _target_providers(self) -> set[str]:
+        routes = [self.settings.route(role) for role in RoleModels.model_fields]  # type: ignore[arg-type]
+        routes += [self.settings.route("judge", index) for index in range(len(self.settings.judges))]
+        return {route.target.provider for route in routes}
+
     def _route(self, request: LLMRequest) -> Route:
-        return self.settings.route(request.role, judge_index(request))
+        # Settings are frozen: a route is built (and validated) once per role and judge.
+        place = (request.role, judge_index(request))
+        route = self._routes.get(place)
+        if route is None:
+            route = self._routes[place] = self.settings.route(*place)
+        return route
 
     def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()

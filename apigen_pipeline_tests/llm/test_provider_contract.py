@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
+import openai
 import pytest
 
 from apigen_pipeline.llm.providers.anthropic_provider import AnthropicProvider
 from apigen_pipeline.llm.providers.base import Provider, ProviderError
 from apigen_pipeline.llm.providers.openai_provider import (
     OpenAIProvider,
+    chat_completion_params,
     detected_structured_mode,
     forget_detected_structured_modes,
 )
@@ -26,6 +28,7 @@ from apigen_pipeline.llm.types import (
     ErrorKind,
     LLMRequest,
     LLMResponse,
+    SamplingParams,
     ToolCallData,
     ToolSchema,
     Usage,
@@ -462,6 +465,54 @@ def test_openai_explicit_mode_skips_detection(openai_harness):
                         user_request(response_schema=BLUEPRINT_SCHEMA))
     assert [record.body["response_format"]["type"] for record in server.requests] == ["json_object", "json_schema"]
     assert error.kind is ErrorKind.TRANSIENT
+
+
+# ---- HTTP transports -------------------------------------------------------------------------------------
+
+def history_request() -> LLMRequest:
+    """Every part of a request that reaches the wire: history with tool calls and results, tools, sampling."""
+    lookup = ToolCallData(id="call_1", name="get_order_details", arguments={"order_id": "#W1", "note": "héllo"})
+    history = [ChatMessage(role="system", content="Retail policy.", cacheable=True),
+               ChatMessage(role="user", content="Cancel #W1."),
+               ChatMessage(role="assistant", content=None, tool_calls=[lookup]),
+               ChatMessage(role="tool", tool_call_id="call_1", name="get_order_details", content='{"status": "pending"}'),
+               ChatMessage(role="user", content="Yes, cancel it.")]
+    return agent_request(history, tool_choice="required").model_copy(
+        update={"sampling": SamplingParams(temperature=0.3, top_p=0.9, max_tokens=321, seed=7)})
+
+
+@pytest.mark.parametrize("make_request", [history_request, lambda: user_request(response_schema=BLUEPRINT_SCHEMA)],
+                         ids=["history", "schema"])
+def test_both_transports_send_the_same_body_and_read_the_same_answer(harness, make_request):
+    request = make_request()
+    with harness.server_type(deterministic_responder) as server:
+        answers = [send(harness.provider(server, http_transport=transport), request)[0]
+                   for transport in ("aiohttp", "httpx")]
+        bodies = [record.body for record in server.requests]
+    assert len(bodies) == 2 and bodies[0] == bodies[1]
+    assert answers[0] == answers[1]
+    assert answers[0].text or answers[0].tool_calls
+
+
+def test_openai_body_is_what_the_sdk_builds_from_named_arguments(openai_harness):
+    """The provider hands its params to the SDK as `extra_body`; the wire must not tell the difference."""
+    request = history_request().model_copy(update={"response_schema": BLUEPRINT_SCHEMA})
+    with OpenAIWireServer(deterministic_responder) as server:
+        send(openai_harness.provider(server, structured_mode="json_schema"), request)
+
+        async def through_named_arguments() -> None:
+            client = openai.AsyncOpenAI(api_key=PLANTED_KEY, base_url=server.base_url, max_retries=0)
+            try:
+                await client.chat.completions.create(**chat_completion_params(request, MODEL, "json_schema"))
+            finally:
+                await client.close()
+
+        asyncio.run(through_named_arguments())
+        provider_body, sdk_body = (record.body for record in server.requests)
+    assert provider_body == sdk_body
+    assert provider_body["messages"][2]["tool_calls"][0]["function"]["name"] == "get_order_details"
+    assert (provider_body["seed"], provider_body["max_tokens"]) == (7, 321)
+    assert provider_body["response_format"]["json_schema"]["schema"] == BLUEPRINT_SCHEMA
 
 
 # ---- OpenAI: tool_call_mode json --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import json
+import multiprocessing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -141,3 +142,24 @@ def test_secret_values_are_scrubbed_before_anything_is_written(warehouse):
 def test_short_env_values_are_not_treated_as_secrets():
     scrub = SecretScrubber(["1", "abc"])
     assert scrub("attempt 1 of abc") == "attempt 1 of abc"
+
+
+def _send_entry_ids(connection) -> None:
+    connection.send([LogRecord.new_entry_id() for _ in range(3)])
+    connection.close()
+
+
+def test_entry_ids_are_unique_hex_and_a_forked_child_draws_its_own():
+    ids = [LogRecord.new_entry_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(entry_id) == 32 and set(entry_id) <= set("0123456789abcdef") for entry_id in ids)
+    context = multiprocessing.get_context("fork")
+    parent_end, child_end = context.Pipe()
+    child = context.Process(target=_send_entry_ids, args=(child_end,))
+    child.start()
+    child_ids = parent_end.recv()
+    child.join(10)
+    assert child.exitcode == 0
+    # Same counter position after the fork, so only a fresh per-process tag keeps them apart.
+    assert {entry_id[:16] for entry_id in child_ids}.isdisjoint({entry_id[:16] for entry_id in ids})
+    assert len(set(child_ids)) == 3

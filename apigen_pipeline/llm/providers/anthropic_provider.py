@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from apigen_pipeline.llm.providers.base import ProviderError
 from apigen_pipeline.llm.providers.openai_provider import (
+    DEFAULT_HTTP_TRANSPORT,
     PLACEHOLDER_API_KEY,
+    HttpTransport,
     SecretScrubber,
     error_detail_from_body,
+    sdk_http_client,
     status_error,
 )
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse, ToolCallData, Usage
@@ -135,7 +138,7 @@ def messages_create_params(request: LLMRequest, model: str) -> tuple[dict[str, A
     for field in ("temperature", "top_p"):  # Anthropic has no seed
         value = getattr(request.sampling, field)
         if value is not None:
-            params[field] = value
+            params.setdefault("extra_body", {})[field] = value  # SDK 2.x has no such keyword; the API takes it
     return params, wrapped
 
 
@@ -190,6 +193,8 @@ class AnthropicProvider:
         base_url: str | None = None,
         api_key_env: str = "ANTHROPIC_API_KEY",
         timeout_s: float = 60.0,
+        http_transport: HttpTransport = DEFAULT_HTTP_TRANSPORT,
+        max_connections: int | None = None,
     ):
         self.name = name
         self._api_key_env = api_key_env
@@ -199,10 +204,12 @@ class AnthropicProvider:
         # Imported here: the SDK takes seconds to import, a cost only runs that use Anthropic should pay.
         self._sdk = importlib.import_module("anthropic")
         self._client: anthropic.AsyncAnthropic | None = None
+        self.http_transport: HttpTransport | None = None  # what is in use; None without a client
         if api_key is not None:
+            http_client, self.http_transport = sdk_http_client(self._sdk, http_transport, max_connections)
             # The key is passed explicitly so the SDK never goes looking for profiles or other credentials.
             self._client = self._sdk.AsyncAnthropic(
-                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0, http_client=http_client
             )
 
     async def send(self, request: LLMRequest, model: str) -> LLMResponse:

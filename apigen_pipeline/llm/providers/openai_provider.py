@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, Literal
 
 import openai
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 StructuredMode = Literal["auto", "json_schema", "json_object", "prompt"]
 DetectedStructuredMode = Literal["json_schema", "json_object", "prompt"]
+HttpTransport = Literal["aiohttp", "httpx"]
+DEFAULT_HTTP_TRANSPORT: HttpTransport = "aiohttp"
 
 PLACEHOLDER_API_KEY = "not-needed"  # local OpenAI-compatible servers ignore the key but the SDK wants one
 DEFAULT_ENDPOINT_LABEL = "default OpenAI endpoint"
@@ -45,6 +48,36 @@ def detected_structured_mode(endpoint: str) -> DetectedStructuredMode | None:
 def forget_detected_structured_modes() -> None:
     """Drop what was learned about endpoints (tests; or after a server was upgraded)."""
     _detected_structured_modes.clear()
+
+
+# ---- the SDKs' HTTP clients, shared with the other SDK providers --------------------------------------
+
+_warned_missing_aiohttp: set[str] = set()  # SDK module names, so the fallback is reported once
+
+
+def sdk_http_client(sdk: ModuleType, transport: HttpTransport, max_connections: int | None) -> tuple[Any, HttpTransport]:
+    """The SDK's own async HTTP client for `transport` and the transport actually used.
+
+    Both the OpenAI and the Anthropic SDK ship `DefaultAioHttpClient` (their `aiohttp` extra) next to
+    the httpx default; aiohttp costs a fraction of httpx's CPU per request. Without the extra the
+    httpx client is used. The pool keeps at least `max_connections` connections alive, so a full set
+    of concurrent requests reuses connections instead of reconnecting.
+    """
+    if transport not in ("aiohttp", "httpx"):
+        raise ValueError(f"unknown http_transport {transport!r}")
+    defaults = sdk.DEFAULT_CONNECTION_LIMITS
+    keep_alive = max(max_connections or 0, defaults.max_keepalive_connections or 0)
+    limits = type(defaults)(max_connections=max(keep_alive, defaults.max_connections or 0),
+                            max_keepalive_connections=keep_alive, keepalive_expiry=defaults.keepalive_expiry)
+    if transport == "aiohttp":
+        try:
+            return sdk.DefaultAioHttpClient(limits=limits), "aiohttp"
+        except (AttributeError, RuntimeError):  # an SDK without the class, or without its aiohttp extra
+            if sdk.__name__ not in _warned_missing_aiohttp:
+                _warned_missing_aiohttp.add(sdk.__name__)
+                logger.warning("%s: aiohttp transport unavailable (install %s[aiohttp]); using httpx",
+                               sdk.__name__, sdk.__name__)
+    return sdk.DefaultAsyncHttpxClient(limits=limits), "httpx"
 
 
 # ---- error classification shared with the other SDK providers --------------------------------------
@@ -207,6 +240,20 @@ def chat_completion_params(
     return params
 
 
+def presented_as_json(params: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
+    """`create` keyword arguments that send `params` exactly as they are, through `extra_body`.
+
+    The OpenAI SDK walks named arguments through a TypedDict transform (renaming aliased keys,
+    formatting dates and files) in which every chat message is matched against each of six message
+    types and the model name against a Literal of every known model: a third of the SDK's CPU per
+    request, growing with the history. Our params are plain JSON with the wire's own key names,
+    which that walk leaves unchanged. So the required arguments are named but `omit`ted (the walk
+    skips them) and `extra_body`, which the SDK merges into the body and sends as is, carries
+    every value: the same body on the wire, through the same `create`.
+    """
+    return {**dict.fromkeys(required, openai.omit), "extra_body": params}
+
+
 def _tool_call_from_wire(call: Any) -> ToolCallData:
     function = call.function
     name = function.name
@@ -278,6 +325,8 @@ class OpenAIProvider:
         timeout_s: float = 60.0,
         structured_mode: StructuredMode = "auto",
         tool_call_mode: ToolCallMode = "native",
+        http_transport: HttpTransport = DEFAULT_HTTP_TRANSPORT,
+        max_connections: int | None = None,
     ):
         if structured_mode not in ("auto", "json_schema", "json_object", "prompt"):
             raise ValueError(f"unknown structured_mode {structured_mode!r}")
@@ -291,9 +340,11 @@ class OpenAIProvider:
         api_key = os.environ.get(api_key_env) or (PLACEHOLDER_API_KEY if custom_endpoint else None)
         self._scrub = SecretScrubber(api_key)
         self._client: openai.AsyncOpenAI | None = None
+        self.http_transport: HttpTransport | None = None  # what is in use; None without a client
         if api_key is not None:
+            http_client, self.http_transport = sdk_http_client(openai, http_transport, max_connections)
             self._client = openai.AsyncOpenAI(
-                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0, http_client=http_client
             )
         self.endpoint = str(self._client.base_url) if self._client else DEFAULT_ENDPOINT_LABEL
         self._detection_lock = asyncio.Lock()
@@ -369,7 +420,8 @@ class OpenAIProvider:
         model: str,
         structured: DetectedStructuredMode | None,
     ) -> LLMResponse:
-        completion = await client.chat.completions.create(**chat_completion_params(request, model, structured))
+        completion = await client.chat.completions.create(**presented_as_json(
+            chat_completion_params(request, model, structured), required=("model", "messages")))
         if isinstance(completion, str):
             # The SDK hands back raw text when the body was not JSON.
             raise ProviderError(ErrorKind.TRANSIENT, "the server answered with a body that is not JSON")
