@@ -54,7 +54,7 @@ def test_phase1_materializes_blueprints_votes_and_checks(config):
     assert "| stage |" in metadata["funnel"].value
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["accepted_blueprints_reexecute"] is True
-    assert set(checks) == {"accepted_blueprints_reexecute", "blueprint_yield", "judge_agreement"}
+    assert {"accepted_blueprints_reexecute", "blueprint_yield", "judge_agreement"} <= set(checks)
 
 
 def test_rematerializing_phase1_sends_nothing_and_rewrites_identical_rows(config):
