@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from apigen_pipeline.config import PipelineConfig
-from apigen_pipeline.definitions import build_definitions
+from apigen_pipeline.definitions import build_asset_graph
 from apigen_pipeline.defs.automation import (
     BACKFILL_SENSOR_NAME,
     BATCH_JOB_NAME,
@@ -51,7 +51,7 @@ def two_domain_config(**automation: object) -> PipelineConfig:
 
 
 def full_definitions(config: PipelineConfig, now: datetime = NOW) -> dg.Definitions:
-    pipeline = build_definitions(config=config)
+    pipeline = build_asset_graph(config)
     assets = list(pipeline.assets or [])
     return dg.Definitions.merge(
         pipeline, automation_definitions(config, assets[0].partitions_def, assets, clock=lambda: now))
@@ -155,7 +155,7 @@ def test_the_schedule_follows_the_configured_cadence_and_starts_stopped_by_defau
 
 def test_the_batch_job_selects_every_partitioned_asset_and_carries_run_retry_tags():
     config = two_domain_config()
-    pipeline = build_definitions(config=config)
+    pipeline = build_asset_graph(config)
     assets = list(pipeline.assets or [])
 
     @dg.asset
@@ -175,7 +175,7 @@ def test_the_batch_job_selects_every_partitioned_asset_and_carries_run_retry_tag
 
 def test_automation_needs_an_asset_in_the_batch_partitions():
     config = two_domain_config()
-    assets = list(build_definitions(config=config).assets or [])
+    assets = list(build_asset_graph(config).assets or [])
     other = dg.MultiPartitionsDefinition({"domain": dg.StaticPartitionsDefinition(["x"]),
                                           "batch": dg.DailyPartitionsDefinition(start_date="2020-01-01")})
     with pytest.raises(ValueError, match="no asset is partitioned"):
