@@ -17,6 +17,8 @@ run: setup                      ## materialize the whole graph for today's batch
 	$(VENV)/bin/apigen run
 
 test: setup                     ## the whole suite, slow end-to-end tests included (what CI runs)
+	bash scripts/install_browser.sh
+	bash scripts/install_services.sh
 	$(VENV)/bin/ruff check apigen_pipeline apigen_pipeline_tests bench
 	$(VENV)/bin/pytest -q
 

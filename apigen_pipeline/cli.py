@@ -93,9 +93,11 @@ def run(args: argparse.Namespace) -> int:
 def _print_summary(home: Path, batch: str, export_target: str | None) -> None:
     from apigen_pipeline.paths import exports_dir
     from apigen_pipeline.warehouse import Warehouse
+    from apigen_pipeline.warehouse.storage import StorageSettings
 
-    warehouse = Warehouse(warehouse_path(home))
-    if not warehouse.path.exists():
+    storage = StorageSettings.from_env()
+    warehouse = Warehouse(warehouse_path(home), storage=storage)
+    if storage.mode == "duckdb" and not warehouse.path.exists():
         return
     warehouse.migrate()
     summary = warehouse.query("report/funnel_summary", [batch])

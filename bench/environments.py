@@ -16,11 +16,10 @@ import subprocess
 import sys
 import time
 
-from apigen_pipeline.phase1.contexts import SamplingConfig
+from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.database import full_state_hash
 from apigen_pipeline.environments.registry import find_plugin
-from apigen_pipeline.environments.base import Environment
-from apigen_pipeline.phase1.contexts import ContextSampler
+from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig
 
 READ_CALLS = {
     "retail": ("get_order_details", "orders", "order_id"),

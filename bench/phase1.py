@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.environments.registry import EnvironmentNotFoundError, load_environment
 from apigen_pipeline.llm.client import DirectClient
 from apigen_pipeline.llm.simulated import SimulatedProvider
 from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry
-from apigen_pipeline.phase1.contexts import ContextSampler
+from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig
 from apigen_pipeline.phase1.runner import run_phase1
 from apigen_pipeline.phase1.settings import Phase1Config
 from apigen_pipeline.phase1.simulated_roles import register_phase1_roles

@@ -19,10 +19,12 @@ class TaskContextsConfig(dg.Config):
     contexts_per_partition: int | None = None  # overrides the pipeline config for this run
 
 
-def build_task_contexts(partitions_def: dg.PartitionsDefinition, upstream: dg.AssetsDefinition) -> dg.AssetsDefinition:
+def build_task_contexts(partitions_def: dg.PartitionsDefinition, upstream: dg.AssetsDefinition,
+                        backfill_policy: dg.BackfillPolicy | None = None) -> dg.AssetsDefinition:
     @dg.asset(
         name="task_contexts",
         partitions_def=partitions_def,
+        backfill_policy=backfill_policy,
         deps=[upstream],
         group_name="phase1",
         kinds={"python", "duckdb"},

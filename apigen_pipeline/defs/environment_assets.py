@@ -30,10 +30,12 @@ def environment_for(config_resource: PipelineConfigResource, domain: str) -> tup
     return environment, source
 
 
-def build_environment_api_specs(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_environment_api_specs(partitions_def: dg.PartitionsDefinition,
+                                backfill_policy: dg.BackfillPolicy | None = None) -> dg.AssetsDefinition:
     @dg.asset(
         name="environment_api_specs",
         partitions_def=partitions_def,
+        backfill_policy=backfill_policy,
         group_name="environment",
         kinds={"python", "duckdb"},
         owners=["team:apigen"],

@@ -208,7 +208,9 @@ def build_phase2_assets(partitions_def: dg.PartitionsDefinition, retry_policy: d
         return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **metadata})
 
     @dg.asset(
-        name="generation_report", partitions_def=partitions_def, deps=[training_dataset], group_name="dataset",
+        # It sums every LLM request of the partition, so it waits for each stage that sends any.
+        name="generation_report", partitions_def=partitions_def, deps=[training_dataset, passk_evaluation],
+        group_name="dataset",
         kinds={"python", "duckdb"}, owners=["team:apigen"], backfill_policy=backfill_policy,
         description="The funnel from contexts to dataset rows with yield per stage, failures by reason, and "
                     "tokens and cost per verified trajectory.")

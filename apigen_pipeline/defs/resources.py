@@ -11,6 +11,7 @@ from pydantic import PrivateAttr, ValidationError
 from apigen_pipeline.config import ConfigError, PipelineConfig, format_validation_error, load_pipeline_config
 from apigen_pipeline.paths import apigen_home, warehouse_path
 from apigen_pipeline.warehouse import Warehouse
+from apigen_pipeline.warehouse.storage import StorageSettings
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -25,7 +26,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def get(self) -> Warehouse:
         if self._warehouse is None:
-            warehouse = Warehouse(warehouse_path(self.home_path))
+            # Storage mode (local DuckDB file or DuckLake) comes from APIGEN_STORAGE & co.: see storage.py.
+            warehouse = Warehouse(warehouse_path(self.home_path), storage=StorageSettings.from_env())
             warehouse.migrate()
             self._warehouse = warehouse
         return self._warehouse

@@ -2,25 +2,35 @@
 
 Connections are short-lived on purpose: DuckDB lets one process write a file at a time, and a
 Dagster step that held a connection while waiting on an LLM would lock every other run out.
+
+In DuckLake mode (`StorageSettings(mode="ducklake")`, see `storage.py`) the same SQL runs against a
+lake attached once per process; `connect()` hands out a short-lived cursor on it, and partition
+writes are retried when another writer's commit conflicts with them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
 
 from apigen_pipeline.warehouse.migrations import Migration, SchemaError, discover_migrations
 from apigen_pipeline.warehouse.sql_files import load_sql, with_table
+from apigen_pipeline.warehouse.storage import StorageError, StorageSettings, retry_on_conflict, shared_lake
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Columns that say *which run* wrote a row, not *what* it holds: excluded from content hashes.
 RUN_COLUMNS = ("run_id", "materialized_at")
@@ -45,16 +55,28 @@ class PartitionWrite:
 
 class Warehouse:
     def __init__(self, path: str | Path, *, lock_timeout_s: float = 120.0,
-                 migrations: Sequence[Migration] | None = None):
+                 migrations: Sequence[Migration] | None = None, storage: StorageSettings | None = None):
+        """`path`: the DuckDB file (local mode); in DuckLake mode only its folder is used, as the
+        anchor for this machine's local files (request spools)."""
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
+        self.storage = storage or StorageSettings()
         self._migrations = list(migrations) if migrations is not None else discover_migrations()
         self._known_tables: set[str] | None = None
+        self.conflict_retries = 0  # transactions re-run after a DuckLake write conflict, this object's lifetime
+
+    def describe(self) -> str:
+        return str(self.path) if not self.storage.is_lake else self.storage.describe()
 
     # -- connections --------------------------------------------------------------------------
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open, yield, close. Waits (bounded) while another process holds the file's lock."""
+        """Open, yield, close. Waits (bounded) while another process holds the file's lock.
+        DuckLake: a cursor on this process's attached lake (`read_only` is not enforced there)."""
+        if self.storage.is_lake:
+            with self._lake_cursor() as cursor:
+                yield cursor
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _process_lock(self.path):
             deadline = time.monotonic() + self.lock_timeout_s
@@ -73,9 +95,56 @@ class Warehouse:
             finally:
                 con.close()
 
+    @contextmanager
+    def _lake_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        lake = shared_lake(self.storage)
+        # One attached connection serves the whole process; its pandas scans and transactions are
+        # serialized like the file mode's (the request log's ingest thread shares it).
+        with lake.lock:
+            cursor = lake.connection.cursor()
+            try:
+                cursor.execute(f"USE {self.storage.lake_name}")
+                yield cursor
+            finally:
+                cursor.close()
+
+    def _in_transaction(self, con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = work()
+            con.execute("COMMIT")
+            return result
+        except Exception:
+            # A failed COMMIT (a DuckLake conflict) has already ended the transaction.
+            with suppress(duckdb.TransactionException):
+                con.execute("ROLLBACK")
+            raise
+
+    def write_transaction(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work(con)` as one write transaction and return its result. In DuckLake mode the whole
+        transaction is re-run when another writer's commit conflicts with it, so `work` must only write
+        through `con` (it may run more than once); retries add up in `conflict_retries`."""
+        if not self.storage.is_lake:
+            with self.connect() as con:
+                return self._in_transaction(con, lambda: work(con))
+
+        def attempt() -> T:
+            with self.connect() as con:
+                return self._in_transaction(con, lambda: work(con))
+
+        def note(retry: int, error: BaseException) -> None:
+            logger.warning("DuckLake write conflict, retry %d: %s", retry, " ".join(str(error).split()))
+
+        result, retries = retry_on_conflict(attempt, attempts=self.storage.conflict_attempts,
+                                            backoff_s=self.storage.conflict_backoff_s, on_retry=note)
+        self.conflict_retries += retries
+        return result
+
     # -- schema -------------------------------------------------------------------------------
     def migrate(self) -> list[int]:
         """Apply pending migrations; refuse a schema newer than this code or an edited migration."""
+        if self.storage.is_lake and not self.storage.migrate_on_open:
+            return self._check_lake_schema()
         applied_now: list[int] = []
         with self.connect() as con:
             con.execute(load_sql("warehouse/create_migrations_table"))
@@ -93,18 +162,40 @@ class Warehouse:
             for migration in self._migrations:
                 if migration.version in applied:
                     continue
-                con.execute("BEGIN TRANSACTION")
-                try:
+
+                def apply(migration: Migration = migration) -> None:
                     con.execute(migration.sql)
                     con.execute(load_sql("warehouse/record_migration"),
                                 [migration.version, migration.name, migration.checksum, datetime.now(UTC)])
-                    con.execute("COMMIT")
-                except Exception:
-                    con.execute("ROLLBACK")
-                    raise
+
+                self._in_transaction(con, apply)
                 applied_now.append(migration.version)
             self._known_tables = self._read_known_tables(con)
         return applied_now
+
+    def _check_lake_schema(self) -> list[int]:
+        """Workers never create or migrate the lake's tables (concurrent DDL on one DuckLake conflicts):
+        they check that the setup step did, and stop with the command to run if not."""
+        with self.connect() as con:
+            tables = self._read_known_tables(con)
+            applied: dict[int, str] = {}
+            if "schema_migrations" in tables:
+                applied = {row[0]: row[2] for row in con.execute(load_sql("warehouse/applied_migrations")).fetchall()}
+        pending = [m for m in self._migrations if m.version not in applied]
+        edited = [m for m in self._migrations if m.version in applied and applied[m.version] != m.checksum]
+        newer = [v for v in applied if v > max((m.version for m in self._migrations), default=0)]
+        if newer:
+            raise SchemaError(f"{self.describe()} has schema version {max(newer)} but this code knows up to "
+                              f"{max(m.version for m in self._migrations)}: upgrade apigen-pipeline")
+        if edited:
+            raise SchemaError(f"migration {edited[0].version:04d}_{edited[0].name} was edited after it was "
+                              f"applied to {self.describe()}; add a new migration instead")
+        if pending:
+            raise StorageError(
+                f"{self.describe()} lacks migrations {', '.join(f'{m.version:04d}' for m in pending)}: run the "
+                "setup step once (`python -m apigen_pipeline.warehouse.lake_setup init`) before starting workers")
+        self._known_tables = tables
+        return []
 
     def schema_version(self) -> int:
         with self.connect() as con:
@@ -133,22 +224,21 @@ class Warehouse:
                 if len(write.rows) else write.rows
             if len(bad):
                 raise ValueError(f"{len(bad)} rows for {write.table} lie outside partition {domain}/{batch}")
-        counts: dict[str, int] = {}
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for (delete_sql, insert_sql, rows), write in zip(statements, writes, strict=True):
-                    con.execute(delete_sql, [domain, batch])
-                    if len(rows):
-                        con.register("incoming_rows", rows)
+
+        def write_all(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for (delete_sql, insert_sql, rows), write in zip(statements, writes, strict=True):
+                con.execute(delete_sql, [domain, batch])
+                if len(rows):
+                    con.register("incoming_rows", rows)
+                    try:
                         con.execute(insert_sql)
+                    finally:
                         con.unregister("incoming_rows")
-                    counts[write.table] = len(rows)
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
-        return counts
+                counts[write.table] = len(rows)
+            return counts
+
+        return self.write_transaction(write_all)
 
     def read_partition(self, table: str, domain: str, batch: str) -> pd.DataFrame:
         sql = with_table("warehouse/select_partition", table, self.known_tables())
