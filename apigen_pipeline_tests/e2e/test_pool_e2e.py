@@ -37,14 +37,25 @@ def intervals(events: list[StepEvent], steps: set[str]) -> list[tuple[float, flo
     return found
 
 
+def slow_llm_run_config(config_path, fast_run_config: dict) -> dict:
+    """The same pipeline config with 250 ms per simulated LLM call, passed as resource config: pool steps
+    then last seconds, so two runs launched together really overlap (on a quiet machine the steps
+    otherwise finish before the second run starts, and the test would prove nothing)."""
+    config = load_pipeline_config(config_path)
+    slow = config.model_copy(update={"llm": config.llm.model_copy(update={"simulated_latency_s": 0.25})})
+    return {**fast_run_config,
+            "resources": {"pipeline_config": {"config": {"config_json": slow.model_dump_json()}}}}
+
+
 def test_pool_limit_one_keeps_pool_steps_of_concurrent_runs_apart(pipeline_server: DagsterDevServer,
                                                                    e2e_config_path, fast_run_config: dict):
     steps = pool_step_keys(e2e_config_path)
     assert steps, f"no asset of the graph is in pool {LLM_API_POOL}"
+    run_config = slow_llm_run_config(e2e_config_path, fast_run_config)
     pipeline_server.set_pool_limit(LLM_API_POOL, 1)
     try:
         run_ids = [pipeline_server.launch_run(partition(batch), tags={"apigen/e2e": "pool"},
-                                               run_config=fast_run_config) for batch in BATCHES]
+                                               run_config=run_config) for batch in BATCHES]
         runs = [pipeline_server.wait_for_run(run_id, timeout_s=300) for run_id in run_ids]
     finally:
         pipeline_server.set_pool_limit(LLM_API_POOL, 4)
