@@ -19,9 +19,8 @@ from apigen_pipeline.llm.providers.openai_provider import (
     PLACEHOLDER_API_KEY,
     HttpTransport,
     SecretScrubber,
-    error_detail_from_body,
+    classify_sdk_error,
     sdk_http_client,
-    status_error,
 )
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse, ToolCallData, Usage
 
@@ -230,16 +229,4 @@ class AnthropicProvider:
             await self._client.close()
 
     def _classify(self, exc: Exception) -> ProviderError:
-        scrub, anthropic = self._scrub, self._sdk
-        if isinstance(exc, anthropic.APITimeoutError):
-            return ProviderError(ErrorKind.TRANSIENT, f"{self.name}: request timed out")
-        if isinstance(exc, anthropic.APIConnectionError):
-            return ProviderError(ErrorKind.TRANSIENT, f"{self.name}: connection failed: {scrub(str(exc))}")
-        if isinstance(exc, anthropic.APIStatusError):
-            detail = scrub(error_detail_from_body(exc.body, exc.message))
-            return status_error(self.name, exc.status_code, exc.response.headers, detail)
-        if isinstance(exc, anthropic.APIResponseValidationError | json.JSONDecodeError):
-            return ProviderError(ErrorKind.TRANSIENT, f"{self.name}: the response body is not a valid message")
-        if isinstance(exc, anthropic.AnthropicError):
-            return ProviderError(ErrorKind.PERMANENT, f"{self.name}: {scrub(str(exc))}")
-        raise exc
+        return classify_sdk_error(self.name, self._sdk, self._sdk.AnthropicError, exc, self._scrub, "message")

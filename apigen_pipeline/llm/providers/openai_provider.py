@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, Literal
 
@@ -314,6 +314,24 @@ def _rejects_structured_mode(exc: openai.APIStatusError) -> bool:
     return any(word in text for word in _STRUCTURED_MODE_WORDS)
 
 
+def classify_sdk_error(provider_name: str, sdk: Any, base_error: type[Exception], exc: Exception,
+                       scrub: Callable[[str], str], reply_kind: str) -> ProviderError:
+    """Both official SDKs raise the same family of exceptions (timeout, connection, status, validation):
+    one mapping to error kinds serves both. Anything else is not an SDK error and propagates."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderError(ErrorKind.TRANSIENT, f"{provider_name}: request timed out")
+    if isinstance(exc, sdk.APIConnectionError):
+        return ProviderError(ErrorKind.TRANSIENT, f"{provider_name}: connection failed: {scrub(str(exc))}")
+    if isinstance(exc, sdk.APIStatusError):
+        detail = scrub(error_detail_from_body(exc.body, exc.message))
+        return status_error(provider_name, exc.status_code, exc.response.headers, detail)
+    if isinstance(exc, sdk.APIResponseValidationError | json.JSONDecodeError):
+        return ProviderError(ErrorKind.TRANSIENT, f"{provider_name}: the response body is not a valid {reply_kind}")
+    if isinstance(exc, base_error):
+        return ProviderError(ErrorKind.PERMANENT, f"{provider_name}: {scrub(str(exc))}")
+    raise exc
+
+
 class OpenAIProvider:
     """`Provider` over `openai.AsyncOpenAI` chat completions."""
 
@@ -430,16 +448,4 @@ class OpenAIProvider:
     # ---- errors ----
 
     def _classify(self, exc: Exception) -> ProviderError:
-        scrub = self._scrub
-        if isinstance(exc, openai.APITimeoutError):
-            return ProviderError(ErrorKind.TRANSIENT, f"{self.name}: request timed out")
-        if isinstance(exc, openai.APIConnectionError):
-            return ProviderError(ErrorKind.TRANSIENT, f"{self.name}: connection failed: {scrub(str(exc))}")
-        if isinstance(exc, openai.APIStatusError):
-            detail = scrub(error_detail_from_body(exc.body, exc.message))
-            return status_error(self.name, exc.status_code, exc.response.headers, detail)
-        if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
-            return ProviderError(ErrorKind.TRANSIENT, f"{self.name}: the response body is not a valid completion")
-        if isinstance(exc, openai.OpenAIError):
-            return ProviderError(ErrorKind.PERMANENT, f"{self.name}: {scrub(str(exc))}")
-        raise exc
+        return classify_sdk_error(self.name, openai, openai.OpenAIError, exc, self._scrub, "completion")
