@@ -235,16 +235,25 @@ def _swap_items(order: Record, item_ids: list[str], replacements: list[Record]) 
             item.update(item_id=variant["item_id"], price=variant["price"], options=dict(variant["options"]))
 
 
-def modify_pending_order_items(db: Database, order_id: str, item_ids: list[str], new_item_ids: list[str],
-                               payment_method_id: str) -> Record:
+def _priced_item_change(db: Database, order_id: str, status: str, action: str, item_ids: list[str],
+                        new_item_ids: list[str], payment_method_id: str) -> tuple[Record, Any, float]:
+    """The checks an items change and an exchange share (status, same-product available variants, a
+    payment method that covers the difference), then the order taken for update."""
     order = _order(db, order_id)
-    _require_status(order, PENDING, "changing items")
+    _require_status(order, status, action)
     replacements = _replacement_variants(db, order, item_ids, new_item_ids)
     method = _payment_method(db, order["user_id"], payment_method_id)
     difference = _price_difference(order, item_ids, replacements)
     _require_balance(method, difference)
     order = db.get_for_update(ORDERS, order_id)
     assert order is not None
+    return order, replacements, difference
+
+
+def modify_pending_order_items(db: Database, order_id: str, item_ids: list[str], new_item_ids: list[str],
+                               payment_method_id: str) -> Record:
+    order, replacements, difference = _priced_item_change(db, order_id, PENDING, "changing items", item_ids,
+                                                          new_item_ids, payment_method_id)
     _swap_items(order, item_ids, replacements)
     if difference != 0:
         order["payment_history"].append({"transaction_type": "payment" if difference > 0 else "refund",
@@ -279,14 +288,8 @@ def return_delivered_order_items(db: Database, order_id: str, item_ids: list[str
 
 def exchange_delivered_order_items(db: Database, order_id: str, item_ids: list[str], new_item_ids: list[str],
                                    payment_method_id: str) -> Record:
-    order = _order(db, order_id)
-    _require_status(order, DELIVERED, "an exchange")
-    replacements = _replacement_variants(db, order, item_ids, new_item_ids)
-    method = _payment_method(db, order["user_id"], payment_method_id)
-    difference = _price_difference(order, item_ids, replacements)
-    _require_balance(method, difference)
-    order = db.get_for_update(ORDERS, order_id)
-    assert order is not None
+    order, _, difference = _priced_item_change(db, order_id, DELIVERED, "an exchange", item_ids, new_item_ids,
+                                               payment_method_id)
     order["status"] = EXCHANGE_REQUESTED
     order["exchange_items"] = sorted(item_ids)
     order["exchange_new_items"] = sorted(new_item_ids)
