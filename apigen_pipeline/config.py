@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from apigen_pipeline.llm.config import BACKEND_ENV_VAR, BASE_URL_ENV_VAR, LLMSettings
 from apigen_pipeline.phase1.contexts import SamplingConfig
@@ -21,17 +21,14 @@ from apigen_pipeline.phase1.settings import Phase1Config
 from apigen_pipeline.phase1.simulated_roles import Phase1SimulationRates
 from apigen_pipeline.phase2.models import Phase2Settings
 from apigen_pipeline.phase2.simulated_roles import Phase2SimulationRates
+from apigen_pipeline.records import FrozenModel
 
 
 class ConfigError(ValueError):
     """A bad configuration: the message names the file and the field."""
 
 
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DomainConfig(StrictModel):
+class DomainConfig(FrozenModel):
     name: str = Field(description="Partition key of the domain (lower-case).")
     plugin: str | None = Field(default=None, description="Built-in name, entry-point name or 'module:attr'; "
                                                         "defaults to the name.")
@@ -50,7 +47,7 @@ class DomainConfig(StrictModel):
         return self.plugin or self.name
 
 
-class BackfillRangeConfig(StrictModel):
+class BackfillRangeConfig(FrozenModel):
     """Batches (days) the backfill sensor sweeps, both ends inclusive."""
 
     start: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
@@ -64,7 +61,7 @@ class BackfillRangeConfig(StrictModel):
         return self
 
 
-class AutomationConfig(StrictModel):
+class AutomationConfig(FrozenModel):
     """When batches are generated. Not part of the config fingerprint: it changes when rows are made,
     never what they hold."""
 
@@ -78,7 +75,7 @@ class AutomationConfig(StrictModel):
     backfill_interval_seconds: int = Field(default=60, ge=30)
 
 
-class QualityGates(StrictModel):
+class QualityGates(FrozenModel):
     """Thresholds of the warning checks on each stage (a failed gate warns; it never deletes data)."""
 
     min_blueprint_yield: float = Field(default=0.3, ge=0, le=1, description="Accepted simple blueprints / contexts.")
@@ -87,7 +84,7 @@ class QualityGates(StrictModel):
                                         description="Blueprints with a kept trajectory / blueprints played.")
 
 
-class ExportConfig(StrictModel):
+class ExportConfig(FrozenModel):
     """Where `training_dataset` writes: a local folder (default $APIGEN_HOME/exports) or an s3:// URL
     (through dagster-aws's S3Resource; endpoint and credentials from the environment, never from here)."""
 
@@ -101,7 +98,7 @@ class ExportConfig(StrictModel):
         return value
 
 
-class EvaluationConfig(StrictModel):
+class EvaluationConfig(FrozenModel):
     """pass^k of an agent model on the partition's accepted blueprints (the tasks double as a benchmark)."""
 
     enabled: bool = True
@@ -111,7 +108,7 @@ class EvaluationConfig(StrictModel):
                                                               "(default: the pipeline's agent role).")
 
 
-class PipelineConfig(StrictModel):
+class PipelineConfig(FrozenModel):
     domains: list[DomainConfig] = Field(default_factory=lambda: [DomainConfig(name="airline"),
                                                                   DomainConfig(name="retail")])
     batch_start_date: str = Field(default="2026-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")

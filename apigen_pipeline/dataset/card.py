@@ -11,15 +11,15 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from apigen_pipeline.records import FrozenModel
 
 NOT_FOR_TRAINING = "NOT FOR TRAINING"
 
 
-class DatasetCardInfo(BaseModel):
+class DatasetCardInfo(FrozenModel):
     """Provenance the exporter cannot see in the rows. No timestamps or run ids: cards must be reproducible."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     backend: str = "simulated"                      # "simulated", or the providers that answered
     simulated: bool = True

@@ -28,6 +28,7 @@ from apigen_pipeline.dataset.targets import ExportTarget
 from apigen_pipeline.llm.types import ToolSchema
 from apigen_pipeline.phase1.models import AcceptedBlueprint
 from apigen_pipeline.phase2.models import TrajectoryAttempt
+from apigen_pipeline.records import FrozenModel
 
 _STRING = pa.string()
 SHAREGPT_SCHEMA = pa.schema([
@@ -52,10 +53,8 @@ LINEAGE_SCHEMA = pa.schema([
 ])
 
 
-class ExportSource(BaseModel):
+class ExportSource(FrozenModel):
     """What every row of a partition shares: where it comes from and what the agent was given."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     domain: str
     batch: str

@@ -16,11 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from apigen_pipeline.phase1.models import Phase1Stats
 from apigen_pipeline.phase2.models import Phase2Stats
+from apigen_pipeline.records import FrozenModel
 
 
-class UsageTotals(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class UsageTotals(FrozenModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0

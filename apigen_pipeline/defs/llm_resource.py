@@ -17,6 +17,7 @@ from apigen_pipeline.llm.gateway import CallContext, LLMGateway, PermanentProvid
 from apigen_pipeline.llm.request_log import RequestLog, SecretScrubber
 from apigen_pipeline.llm.types import LLMRequest, LLMResult
 from apigen_pipeline.paths import spool_dir
+from apigen_pipeline.percentile import percentile
 from apigen_pipeline.warehouse import Warehouse
 
 
@@ -56,11 +57,7 @@ class LLMResource(dg.ConfigurableResource):
 def llm_metadata(gateway: LLMGateway) -> dict[str, object]:
     """Numbers the UI plots per materialization (calls, cache hits, tokens, cost, latency) and a table per model."""
     stats = gateway.stats
-    latencies = sorted(v for m in stats.by_model.values() for v in m.latencies_s)
-
-    def percentile(fraction: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(round(fraction * (len(latencies) - 1))))], 4) \
-            if latencies else 0.0
+    latencies = [v for m in stats.by_model.values() for v in m.latencies_s]
 
     rows = ["| role | provider:model | projected as | answered | failed | cached | in tok | out tok | cost $ | projected $ |",
             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -79,7 +76,7 @@ def llm_metadata(gateway: LLMGateway) -> dict[str, object]:
         "llm_output_tokens": int(stats.total("output_tokens")),
         "llm_cost_usd": round(stats.cost_usd, 6),
         "llm_projected_cost_usd": round(stats.projected_cost_usd, 6),
-        "llm_latency_p50_s": percentile(0.5),
-        "llm_latency_p95_s": percentile(0.95),
+        "llm_latency_p50_s": round(percentile(latencies, 0.5) or 0.0, 4),
+        "llm_latency_p95_s": round(percentile(latencies, 0.95) or 0.0, 4),
         "llm_by_model": dg.MetadataValue.md("\n".join(rows)),
     }

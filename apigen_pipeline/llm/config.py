@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from apigen_pipeline.llm.simulated.faults import FaultRates
 from apigen_pipeline.llm.types import Role
+from apigen_pipeline.records import FrozenModel
 
 ProviderName = Literal["openai", "anthropic", "simulated"]
 BACKEND_ENV_VAR = "APIGEN_LLM"
@@ -36,11 +37,7 @@ class SettingsError(ValueError):
     """Settings that cannot be used; the message names the offending field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelRef(_Strict):
+class ModelRef(FrozenModel):
     """One model at one endpoint. Also parses from "provider:model" (or just "simulated")."""
 
     provider: ProviderName
@@ -91,7 +88,7 @@ class ModelRef(_Strict):
 SIMULATED = ModelRef(provider="simulated", model="simulated")
 
 
-class ModelPrice(_Strict):
+class ModelPrice(FrozenModel):
     """USD per million tokens. Cached input is billed at its own (lower) price."""
 
     input: float = Field(ge=0)
@@ -122,7 +119,7 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
 }
 
 
-class RateLimit(_Strict):
+class RateLimit(FrozenModel):
     """Per (provider, model). None = no limit on that axis."""
 
     requests_per_min: float | None = Field(default=None, gt=0)
@@ -130,7 +127,7 @@ class RateLimit(_Strict):
     output_tokens_per_min: float | None = Field(default=None, gt=0)
 
 
-class RetrySettings(_Strict):
+class RetrySettings(FrozenModel):
     max_attempts_transient: int = Field(default=5, ge=1)
     max_attempts_rate_limit: int = Field(default=8, ge=1)
     backoff_base_s: float = Field(default=0.5, ge=0)
@@ -139,7 +136,7 @@ class RetrySettings(_Strict):
     jitter: float = Field(default=0.5, ge=0, le=1)
 
 
-class RoleModels(_Strict):
+class RoleModels(FrozenModel):
     generator: ModelRef = ModelRef(provider="openai", model="gpt-4o")
     summarizer: ModelRef = ModelRef(provider="openai", model="gpt-4o-mini")
     recombiner: ModelRef = ModelRef(provider="openai", model="gpt-4o")
@@ -155,14 +152,14 @@ def _default_judges() -> list[ModelRef]:
             ModelRef(provider="openai", model="gpt-4o-mini")]
 
 
-class Route(_Strict):
+class Route(FrozenModel):
     """Where a request goes (`target`) and which model its projected cost is priced at."""
 
     target: ModelRef
     projection: ModelRef
 
 
-class LLMSettings(_Strict):
+class LLMSettings(FrozenModel):
     roles: RoleModels = RoleModels()
     judges: list[ModelRef] = Field(default_factory=_default_judges, min_length=1)
     backend_override: str | None = None

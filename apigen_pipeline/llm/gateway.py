@@ -20,8 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route
 from apigen_pipeline.llm.factory import ProviderPool, preload_providers
 from apigen_pipeline.llm.limits import RateLimiter
@@ -31,14 +29,14 @@ from apigen_pipeline.llm.request_log import LogRecord, RequestStore, SecretScrub
 from apigen_pipeline.llm.simulated.tokens import estimate_request_tokens
 from apigen_pipeline.llm.structured import StructuredOutputError, repair_request, validate_response
 from apigen_pipeline.llm.types import ErrorKind, LLMRequest, LLMResponse, LLMResult, Usage, request_key
+from apigen_pipeline.percentile import percentile
+from apigen_pipeline.records import FrozenModel
 
 logger = logging.getLogger(__name__)
 
 
-class CallContext(BaseModel):
+class CallContext(FrozenModel):
     """Where a call belongs; written to every request log row."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     domain: str
     batch: str
@@ -56,13 +54,6 @@ class PermanentProviderError(RuntimeError):
         super().__init__(message)
         self.result = result
         self.results = results or []
-
-
-def _percentile(values: Sequence[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 @dataclass
@@ -84,11 +75,11 @@ class ModelStats:
 
     @property
     def latency_p50_s(self) -> float | None:
-        return _percentile(self.latencies_s, 0.50)
+        return percentile(self.latencies_s, 0.50)
 
     @property
     def latency_p95_s(self) -> float | None:
-        return _percentile(self.latencies_s, 0.95)
+        return percentile(self.latencies_s, 0.95)
 
     def summary(self) -> dict[str, object]:
         return {"role": self.role, "provider": self.provider, "model": self.model,

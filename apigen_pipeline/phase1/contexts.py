@@ -12,17 +12,16 @@ import hashlib
 import random
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from apigen_pipeline.environments.base import DomainSample, Environment, ExampleTask, ToolSpec
 from apigen_pipeline.environments.dependency_graph import DependencyGraph
 from apigen_pipeline.environments.personas import Persona, sample_persona
+from apigen_pipeline.records import FrozenModel
 
 
-class SamplingConfig(BaseModel):
+class SamplingConfig(FrozenModel):
     """How contexts are sampled; every field is recorded in the config hash of each row."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     contexts_per_partition: int = Field(default=20, ge=1, le=100_000)
     min_write_tools: int = Field(default=1, ge=1)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from apigen_pipeline.records import FrozenModel
 
 Stage = Literal["generation", "format", "execution", "policy", "committee", "acceptance"]
 STAGES: tuple[Stage, ...] = ("generation", "format", "execution", "policy", "committee", "acceptance")
@@ -19,16 +21,12 @@ BlueprintKind = Literal["simple", "recombined"]
 AttemptStatus = Literal["accepted", "revised", "rejected"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ActionCall(_Frozen):
+class ActionCall(FrozenModel):
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
-class Blueprint(_Frozen):
+class Blueprint(FrozenModel):
     """The paper's (q, a_gt, o_gt): instruction for the simulated user, ground-truth calls, outputs."""
 
     instruction: str
@@ -36,7 +34,7 @@ class Blueprint(_Frozen):
     outputs: list[str] = Field(default_factory=list)
 
 
-class StageVerdict(_Frozen):
+class StageVerdict(FrozenModel):
     stage: Stage
     passed: bool
     # Machine-readable code such as "execution.tool_error" or "policy.authenticate_first"; None on a pass.
@@ -44,7 +42,7 @@ class StageVerdict(_Frozen):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class JudgeVote(_Frozen):
+class JudgeVote(FrozenModel):
     judge_index: int
     provider: str = ""
     model: str = ""
@@ -56,7 +54,7 @@ class JudgeVote(_Frozen):
     request_key: str = ""
 
 
-class CriterionTally(_Frozen):
+class CriterionTally(FrozenModel):
     criterion: Criterion
     yes: int
     no: int
@@ -64,7 +62,7 @@ class CriterionTally(_Frozen):
     decided_by: Literal["majority", "tie_rule", "no_quorum"]
 
 
-class CommitteeDecision(_Frozen):
+class CommitteeDecision(FrozenModel):
     tallies: list[CriterionTally]
     voters: int  # judges that did not abstain
     quorum_met: bool
@@ -77,7 +75,7 @@ class CommitteeDecision(_Frozen):
         return next((t for t in self.tallies if t.criterion == criterion), None)
 
 
-class BlueprintAttempt(_Frozen):
+class BlueprintAttempt(FrozenModel):
     """One generation round for one context (or one recombination try): everything that was decided."""
 
     attempt_id: str
@@ -106,7 +104,7 @@ class BlueprintAttempt(_Frozen):
         return self.status == "accepted"
 
 
-class AcceptedBlueprint(_Frozen):
+class AcceptedBlueprint(FrozenModel):
     blueprint_id: str
     kind: BlueprintKind
     context_id: str
@@ -128,13 +126,13 @@ class AcceptedBlueprint(_Frozen):
         return self.duplicate_of is None
 
 
-class StageFunnel(_Frozen):
+class StageFunnel(FrozenModel):
     stage: Stage
     reached: int
     passed: int
 
 
-class Phase1Stats(_Frozen):
+class Phase1Stats(FrozenModel):
     contexts: int
     attempts: int
     accepted_simple: int
@@ -155,7 +153,7 @@ class Phase1Stats(_Frozen):
     llm_failures: int
 
 
-class Phase1Timings(_Frozen):
+class Phase1Timings(FrozenModel):
     """Wall-clock measurements: kept apart from stats and rows, which must be reproducible."""
 
     total_s: float = 0.0
@@ -166,7 +164,7 @@ class Phase1Timings(_Frozen):
         return max(0.0, self.total_s - self.llm_s)
 
 
-class Phase1Result(_Frozen):
+class Phase1Result(FrozenModel):
     domain: str
     feedback_rounds: int
     attempts: list[BlueprintAttempt]

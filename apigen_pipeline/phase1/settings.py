@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from apigen_pipeline.phase1.models import Criterion
+from apigen_pipeline.records import FrozenModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PromptVersions(_Strict):
+class PromptVersions(FrozenModel):
     """Which prompt file each role uses (`prompt_templates/<role>.<version>.md`)."""
 
     generator: str = "v1"
@@ -22,7 +19,7 @@ class PromptVersions(_Strict):
     recombiner: str = "v1"
 
 
-class RecombinationConfig(_Strict):
+class RecombinationConfig(FrozenModel):
     """Reverse task recombination: 2-3 accepted simple blueprints of one user become one harder task."""
 
     enabled: bool = True
@@ -43,7 +40,7 @@ class RecombinationConfig(_Strict):
         return self
 
 
-class DedupConfig(_Strict):
+class DedupConfig(FrozenModel):
     """Exact duplicates: the same write calls with the same arguments (order-insensitive).
     Near duplicates: instruction token-set Jaccard >= `near_duplicate_jaccard`. Both within a partition;
     the first blueprint (simple before recombined, then by id) is kept, later ones are marked."""
@@ -55,7 +52,7 @@ class DedupConfig(_Strict):
 DEFAULT_FEEDBACK_ROUNDS: dict[str, int] = {"retail": 3, "airline": 5}
 
 
-class Phase1Config(_Strict):
+class Phase1Config(FrozenModel):
     # R = revision rounds *after* the first attempt (the paper: at most 3 for retail, 5 for airline).
     # A context gets at most R + 1 generator calls; R = 0 disables the feedback loop.
     max_feedback_rounds: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_FEEDBACK_ROUNDS))

@@ -16,7 +16,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from apigen_pipeline.environments.base import DomainSample, Environment, ToolCall
 from apigen_pipeline.llm.simulated import FaultKind, SimulationContext, register_role_handler
@@ -26,16 +26,15 @@ from apigen_pipeline.llm.types import LLMRequest, LLMResponse
 from apigen_pipeline.phase1.bindings import bound_environment
 from apigen_pipeline.phase1.models import CRITERIA
 from apigen_pipeline.phase1.prompts import tagged_json, tagged_text
+from apigen_pipeline.records import FrozenModel
 
 REQUEST_PREFIX = "Your request: "
 QUESTION_PREFIX = "You also want to know "
 FALLBACK_LINE = "If the agent cannot do exactly this, ask what the closest allowed alternative is and accept it."
 
 
-class Phase1SimulationRates(BaseModel):
+class Phase1SimulationRates(FrozenModel):
     """Per-request probabilities of the blueprint-specific faults and behaviours (not in `FaultRates`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     hallucinated_id: float = Field(default=0.3, ge=0, le=1)      # an id argument that does not exist
     skip_authentication: float = Field(default=0.25, ge=0, le=1)   # auth calls left out: policy rejects

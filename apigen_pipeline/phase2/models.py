@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from apigen_pipeline.llm.types import ToolCallData
+from apigen_pipeline.records import FrozenModel
 
 EndReason = Literal["user_stop", "transfer", "turn_limit", "provider_failure"]
 FailureReason = Literal["provider_failure", "turn_limit", "user_stopped_before_write", "state_mismatch",
@@ -21,11 +22,7 @@ Verdict = Literal["verified", "failed"]
 STOP_TOKEN = "###STOP###"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TrajectoryMessage(_Frozen):
+class TrajectoryMessage(FrozenModel):
     """One turn of the conversation as the agent saw it. An assistant turn carries at most one call."""
 
     role: Literal["user", "assistant", "tool"]
@@ -35,7 +32,7 @@ class TrajectoryMessage(_Frozen):
     name: str | None = None          # role == "tool": the tool's name
 
 
-class ExecutedToolCall(_Frozen):
+class ExecutedToolCall(FrozenModel):
     """A call the agent made and what the environment answered (the trace the audit reads)."""
 
     call_id: str
@@ -47,7 +44,7 @@ class ExecutedToolCall(_Frozen):
     message_index: int  # position of the assistant message that made the call
 
 
-class UserTurnCandidate(_Frozen):
+class UserTurnCandidate(FrozenModel):
     """One of the best-of-N candidate user turns, with the critic's score (kept whether chosen or not)."""
 
     turn_index: int
@@ -61,7 +58,7 @@ class UserTurnCandidate(_Frozen):
     failure: str | None = None       # why this candidate has no text or no score
 
 
-class CheckResult(_Frozen):
+class CheckResult(FrozenModel):
     """The verdict of one evaluator (tau2-style: one evaluator per check)."""
 
     check: str
@@ -70,7 +67,7 @@ class CheckResult(_Frozen):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class AuditFinding(_Frozen):
+class AuditFinding(FrozenModel):
     """A policy or conversational rule the trajectory broke, although the state may be right."""
 
     rule: str
@@ -78,7 +75,7 @@ class AuditFinding(_Frozen):
     call_index: int | None = None
 
 
-class TrajectoryAttempt(_Frozen):
+class TrajectoryAttempt(FrozenModel):
     trajectory_id: str
     blueprint_id: str
     attempt_index: int
@@ -115,7 +112,7 @@ class TrajectoryAttempt(_Frozen):
         return not self.audit_findings
 
 
-class Phase2Prompts(_Frozen):
+class Phase2Prompts(FrozenModel):
     """Which prompt file each Phase 2 role uses (`phase2/prompt_templates/<role>.<version>.md`)."""
 
     human: str = "v1"
@@ -123,7 +120,7 @@ class Phase2Prompts(_Frozen):
     agent: str = "v1"
 
 
-class Phase2Settings(_Frozen):
+class Phase2Settings(FrozenModel):
     # Best-of-N for the simulated human (the paper: N = 4); N = 1 sends the only candidate, no critic.
     best_of_n: int = Field(default=4, ge=1, le=16)
     # tau-bench's limit: agent actions (tool calls and replies) per episode.
@@ -147,7 +144,7 @@ class Phase2Settings(_Frozen):
     prompts: Phase2Prompts = Phase2Prompts()
 
 
-class Phase2Stats(_Frozen):
+class Phase2Stats(FrozenModel):
     blueprints: int
     attempts: int
     verified_attempts: int
@@ -171,7 +168,7 @@ class Phase2Stats(_Frozen):
     llm_failures: int
 
 
-class Phase2Timings(_Frozen):
+class Phase2Timings(FrozenModel):
     """Wall-clock measurements: kept apart from rows, which must be reproducible."""
 
     total_s: float = 0.0
@@ -183,7 +180,7 @@ class Phase2Timings(_Frozen):
         return max(0.0, self.total_s - self.llm_s)
 
 
-class Phase2Result(_Frozen):
+class Phase2Result(FrozenModel):
     domain: str
     attempts: list[TrajectoryAttempt]
     stats: Phase2Stats

@@ -8,18 +8,17 @@ generic fault kinds come from the provider's `FaultRates` (`user_drift`, `user_e
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from apigen_pipeline.llm.simulated import register_role_handler
 from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry
 from apigen_pipeline.phase2.simulated_agent import agent_handler
 from apigen_pipeline.phase2.simulated_human import TraitSettings, critic_handler, human_handler
+from apigen_pipeline.records import FrozenModel
 
 
-class Phase2SimulationRates(BaseModel):
+class Phase2SimulationRates(FrozenModel):
     """Per-request probabilities of Phase 2 behaviours that `FaultRates` does not cover."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # The critic overlooks a drifting or early-stopping candidate and scores it like a faithful one.
     critic_miss: float = Field(default=0.25, ge=0, le=1)

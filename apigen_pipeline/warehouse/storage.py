@@ -23,7 +23,9 @@ from typing import Literal, TypeVar
 from urllib.parse import urlparse
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import ValidationError, model_validator
+
+from apigen_pipeline.records import FrozenModel
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +46,10 @@ class StorageError(RuntimeError):
     """The configured storage cannot be used; the message names the problem and the fix."""
 
 
-class S3Settings(BaseModel):
+class S3Settings(FrozenModel):
     """How DuckDB reaches S3. Credentials never live here: they come from the environment
     (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, set by the platform's secret store) or, when those
     are absent, from the AWS credential chain (instance profile, ECS task role, IRSA, ~/.aws)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     endpoint: str | None = None        # host:port of an S3-compatible server (MinIO, moto); None = AWS
     region: str = "us-east-1"
@@ -60,7 +60,7 @@ class S3Settings(BaseModel):
     session_token_env: str = "AWS_SESSION_TOKEN"
 
 
-class StorageSettings(BaseModel):
+class StorageSettings(FrozenModel):
     """`mode: duckdb` keeps today's single file; `mode: ducklake` needs `catalog` and `data_path`.
 
     catalog: what follows `ducklake:` in ATTACH: `postgres:dbname=lake host=db.internal user=apigen`
@@ -69,8 +69,6 @@ class StorageSettings(BaseModel):
     data_path: `s3://bucket/prefix/` or an absolute folder (a relative one would be resolved against
     each process's working directory).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     mode: Literal["duckdb", "ducklake"] = "duckdb"
     catalog: str | None = None

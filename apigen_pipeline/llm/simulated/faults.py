@@ -13,9 +13,10 @@ from __future__ import annotations
 import random
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from apigen_pipeline.llm.types import LLMRequest
+from apigen_pipeline.records import FrozenModel
 
 # The gateway's repair messages begin with this text (the validation error follows it).
 REPAIR_MARKER = "Your previous reply was invalid"
@@ -33,10 +34,8 @@ class FaultKind(StrEnum):
 
 
 
-class FaultRates(BaseModel):
+class FaultRates(FrozenModel):
     """Probability of each fault per eligible request. Defaults are a realistic small mix."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     invalid_json: float = Field(default=0.05, ge=0.0, le=1.0)
     wrong_argument: float = Field(default=0.05, ge=0.0, le=1.0)
