@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
 import json
 import logging
 import os
 import re
+import socket
+import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
@@ -35,6 +39,13 @@ DEFAULT_ENDPOINT_LABEL = "default OpenAI endpoint"
 _MAX_DETAIL_CHARS = 400
 _STRUCTURED_MODE_WORDS = ("response_format", "json_schema", "json_object", "schema")
 _CONTEXT_LENGTH_WORDS = ("context_length", "context length", "maximum context", "too many tokens", "prompt is too long")
+# Connecting is quick or hopeless: a dead endpoint must not cost the whole (long) reply timeout per attempt.
+CONNECT_TIMEOUT_S = 10.0
+# What the SDKs' transports (httpx, aiohttp) call a timeout while connecting, as opposed to one while waiting
+# for the reply. The aiohttp transport reports every connect failure, refusals included, as a ConnectTimeout:
+# the causes underneath say what really happened.
+_CONNECT_TIMEOUT_NAMES = frozenset({"ConnectTimeout", "ConnectionTimeoutError"})
+_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH: "host unreachable", errno.ENETUNREACH: "network unreachable"}
 
 # What each endpoint turned out to accept, shared by every provider instance in the process so that
 # detection happens once per endpoint, not once per role or model.
@@ -80,6 +91,11 @@ def sdk_http_client(sdk: ModuleType, transport: HttpTransport, max_connections: 
     return sdk.DefaultAsyncHttpxClient(limits=limits), "httpx"
 
 
+def sdk_timeout(sdk: ModuleType, timeout_s: float) -> Any:
+    """The SDK's timeout: `timeout_s` for the reply, at most `CONNECT_TIMEOUT_S` to connect."""
+    return sdk.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S))
+
+
 # ---- error classification shared with the other SDK providers --------------------------------------
 
 def retry_after_from_headers(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
@@ -109,12 +125,16 @@ def retry_after_from_headers(headers: Mapping[str, str] | None, now: float | Non
     return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
-def error_kind_for_status(status: int) -> ErrorKind:
+def error_kind_for_status(status: int, detail: str = "") -> ErrorKind:
     if status == 429:
         return ErrorKind.RATE_LIMIT
     # 408 (request timeout) and 409 (conflict / lock) are the 4xx codes that succeed when re-sent.
     if status >= 500 or status in (408, 409):
         return ErrorKind.TRANSIENT
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status == 404 and "model" in detail.lower():
+        return ErrorKind.UNKNOWN_MODEL  # a 404 that does not name a model is a wrong path (base URL)
     return ErrorKind.PERMANENT
 
 
@@ -149,17 +169,73 @@ class SecretScrubber:
         return text[:_MAX_DETAIL_CHARS]
 
 
-def status_error(provider: str, status: int, headers: Mapping[str, str], detail: str) -> ProviderError:
-    kind = error_kind_for_status(status)
+def endpoint_label(base_url: str | None, default: str = DEFAULT_ENDPOINT_LABEL) -> str:
+    """The endpoint as it may be shown: scheme, host, port and path; never user info or a query."""
+    if not base_url:
+        return default
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _provider_at(provider: str, endpoint: str | None) -> str:
+    return f"{provider} at {endpoint}" if endpoint else provider
+
+
+def status_error(provider: str, status: int, headers: Mapping[str, str], detail: str,
+                 endpoint: str | None = None) -> ProviderError:
+    kind = error_kind_for_status(status, detail)
     label = "rate limited" if kind is ErrorKind.RATE_LIMIT else f"HTTP {status}"
     if status == 400 and mentions_context_length(detail):
         label = "context length exceeded"
-    elif status in (401, 403):
+    elif kind is ErrorKind.AUTH:
         label = f"authentication failed (HTTP {status})"
+    elif kind is ErrorKind.UNKNOWN_MODEL:
+        label = "unknown model (HTTP 404)"
     elif status == 404:
-        label = "unknown model or endpoint (HTTP 404)"
-    retry_after = retry_after_from_headers(headers) if kind is not ErrorKind.PERMANENT else None
-    return ProviderError(kind, f"{provider}: {label}: {detail}", retry_after=retry_after, status_code=status)
+        label = "no such path (HTTP 404; is the base URL right?)"
+    retry_after = retry_after_from_headers(headers) if kind in (ErrorKind.RATE_LIMIT, ErrorKind.TRANSIENT) else None
+    where = _provider_at(provider, endpoint) if kind in (ErrorKind.AUTH, ErrorKind.UNKNOWN_MODEL) or status == 404 \
+        else provider
+    return ProviderError(kind, f"{where}: {label}: {detail}", retry_after=retry_after, status_code=status)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def connection_problem(exc: BaseException, timed_out: bool, timeout_s: float | None = None) -> tuple[ErrorKind, str]:
+    """What went wrong on the way to the server, from the OS-level causes the SDK wrapped.
+
+    The SDKs report a refused connection as "Request timed out." (aiohttp transport) or "Connection
+    error." (httpx): only the causes tell a dead endpoint (refused, no such host, TLS, no connection at
+    all) from a server that accepted the request and then was slow or hung up.
+    """
+    chain = list(_causes(exc))
+    for cause in chain:
+        if isinstance(cause, socket.gaierror):
+            return ErrorKind.UNREACHABLE, f"DNS lookup failed ({cause.strerror or cause})"
+    for cause in chain:
+        if isinstance(cause, ConnectionRefusedError):
+            return ErrorKind.UNREACHABLE, "connection refused (nothing listening?)"
+        if isinstance(cause, ssl.SSLError):
+            return ErrorKind.UNREACHABLE, f"TLS handshake failed ({getattr(cause, 'reason', None) or cause})"
+        if isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS:
+            return ErrorKind.UNREACHABLE, _UNREACHABLE_ERRNOS[cause.errno]
+    if any(type(cause).__name__ in _CONNECT_TIMEOUT_NAMES for cause in chain):
+        return ErrorKind.UNREACHABLE, "no connection within the connect timeout"
+    if timed_out:
+        within = f" within {timeout_s:g} s" if timeout_s else ""
+        return ErrorKind.TIMEOUT, f"request timed out (no reply{within})"
+    return ErrorKind.TRANSIENT, "connection failed"
 
 
 # ---- request and response mapping ---------------------------------------------------------------------
@@ -315,16 +391,20 @@ def _rejects_structured_mode(exc: openai.APIStatusError) -> bool:
 
 
 def classify_sdk_error(provider_name: str, sdk: Any, base_error: type[Exception], exc: Exception,
-                       scrub: Callable[[str], str], reply_kind: str) -> ProviderError:
+                       scrub: Callable[[str], str], reply_kind: str, *, endpoint: str | None = None,
+                       timeout_s: float | None = None) -> ProviderError:
     """Both official SDKs raise the same family of exceptions (timeout, connection, status, validation):
-    one mapping to error kinds serves both. Anything else is not an SDK error and propagates."""
-    if isinstance(exc, sdk.APITimeoutError):
-        return ProviderError(ErrorKind.TRANSIENT, f"{provider_name}: request timed out")
-    if isinstance(exc, sdk.APIConnectionError):
-        return ProviderError(ErrorKind.TRANSIENT, f"{provider_name}: connection failed: {scrub(str(exc))}")
+    one mapping to error kinds serves both. Anything else is not an SDK error and propagates.
+    `endpoint` (see `endpoint_label`) is named in the errors that are about the endpoint itself."""
+    if isinstance(exc, sdk.APIConnectionError):  # APITimeoutError included
+        kind, problem = connection_problem(exc, isinstance(exc, sdk.APITimeoutError), timeout_s)
+        if kind is ErrorKind.TRANSIENT:
+            problem = f"{problem}: {scrub(str(exc))}"
+        where = _provider_at(provider_name, endpoint) if kind is ErrorKind.UNREACHABLE else provider_name
+        return ProviderError(kind, f"{where}: {problem}")
     if isinstance(exc, sdk.APIStatusError):
         detail = scrub(error_detail_from_body(exc.body, exc.message))
-        return status_error(provider_name, exc.status_code, exc.response.headers, detail)
+        return status_error(provider_name, exc.status_code, exc.response.headers, detail, endpoint)
     if isinstance(exc, sdk.APIResponseValidationError | json.JSONDecodeError):
         return ProviderError(ErrorKind.TRANSIENT, f"{provider_name}: the response body is not a valid {reply_kind}")
     if isinstance(exc, base_error):
@@ -359,17 +439,19 @@ class OpenAIProvider:
         self._scrub = SecretScrubber(api_key)
         self._client: openai.AsyncOpenAI | None = None
         self.http_transport: HttpTransport | None = None  # what is in use; None without a client
+        self.timeout_s = timeout_s
         if api_key is not None:
             http_client, self.http_transport = sdk_http_client(openai, http_transport, max_connections)
             self._client = openai.AsyncOpenAI(
-                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0, http_client=http_client
+                api_key=api_key, base_url=base_url, timeout=sdk_timeout(openai, timeout_s), max_retries=0,
+                http_client=http_client
             )
         self.endpoint = str(self._client.base_url) if self._client else DEFAULT_ENDPOINT_LABEL
         self._detection_lock = asyncio.Lock()
 
     async def send(self, request: LLMRequest, model: str) -> LLMResponse:
         if self._client is None:
-            raise ProviderError(ErrorKind.PERMANENT, f"{self._api_key_env} is not set")
+            raise ProviderError(ErrorKind.AUTH, f"{self.name}: {self._api_key_env} is not set")
         try:
             wire_request = to_json_mode(request) if self.tool_call_mode == "json" else request
         except ValueError as exc:
@@ -448,4 +530,5 @@ class OpenAIProvider:
     # ---- errors ----
 
     def _classify(self, exc: Exception) -> ProviderError:
-        return classify_sdk_error(self.name, openai, openai.OpenAIError, exc, self._scrub, "completion")
+        return classify_sdk_error(self.name, openai, openai.OpenAIError, exc, self._scrub, "completion",
+                                  endpoint=endpoint_label(self.endpoint), timeout_s=self.timeout_s)
