@@ -12,6 +12,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from apigen_pipeline.paths import apigen_home, ensure_dagster_home, warehouse_path
 
@@ -27,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", default=None, help="pipeline config YAML (default: $APIGEN_CONFIG or built-in)")
     run.add_argument("--home", default=None, help="project home (default: $APIGEN_HOME or ./.apigen_home)")
     run.add_argument("--verbose", action="store_true", help="print Dagster's DEBUG event log")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="re-ask the LLM requests whose stored answer failed validation (others replay from the log)")
     return parser
 
 
@@ -68,9 +71,12 @@ def run(args: argparse.Namespace) -> int:
 
     definitions = build_definitions(config=config, config_path=args.config)
     job = definitions.resolve_implicit_global_asset_job_def()
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "WARNING"}}}}
+    # Without --verbose a failed step is reported by the one line below, not by Dagster's stack traces.
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "CRITICAL"}}}}
     if args.contexts is not None:
         run_config["ops"] = {"task_contexts": {"config": {"contexts_per_partition": args.contexts}}}
+    if args.retry_failed:
+        run_config["resources"] = {"llm": {"config": {"retry_failed": True}}}
     failed = False
     with dg.DagsterInstance.get() as instance:
         for domain in domains:
@@ -83,11 +89,17 @@ def run(args: argparse.Namespace) -> int:
                 failed = True
                 for event in result.all_events:
                     if event.is_step_failure:
-                        print(f"  {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
+                        print(f"  {event.step_key}: {_failure_line(event.step_failure_data)}", file=sys.stderr)
     _print_summary(home, batch, config.export.target)
     print(f"warehouse:    {warehouse_path(home)}")
     print(f"dagster home: {dagster_home} (open the UI with: DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml)")
     return 1 if failed else 0
+
+
+def _failure_line(failure: Any) -> str:
+    """A failed step in one line: a `dg.Failure`'s own description, else the error's message (StepFailureData)."""
+    described = failure.user_failure_data.description if failure.user_failure_data else None
+    return (described or failure.error.message).strip()
 
 
 def _print_summary(home: Path, batch: str, export_target: str | None) -> None:

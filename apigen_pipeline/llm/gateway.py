@@ -554,8 +554,10 @@ class LLMGateway:
                       attempts: int) -> None:
         self.stats.failures[kind.value] += 1
         self.stats.failure_reasons[(kind.value, " ".join(message.split())[:_REASON_CHARS])] += 1
-        logger.warning("LLM request failed (%s, role %s, %s, %d attempts): %s",
-                       kind.value, request.role, target.label, attempts, message)
+        # Once the batch stopped, the requests still in flight end the same way: the stop says it once.
+        level = logging.WARNING if self._stop_reason() is None else logging.DEBUG
+        logger.log(level, "LLM request failed (%s, role %s, %s, %d attempts): %s",
+                   kind.value, request.role, target.label, attempts, message)
 
     def _backoff(self, failures: int) -> float:
         retry = self.settings.retry
