@@ -80,14 +80,15 @@ def materialized(home: Path, asset: str) -> bool:
         return instance.get_latest_materialization_event(dg.AssetKey(asset)) is not None
 
 
-def step_seconds(home: Path, step_key: str) -> float:
+def step_windows(home: Path, step_key: str) -> list[tuple[float, float]]:
+    """(start, end) of a step in each run of the home's Dagster instance."""
+    windows = []
     with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
-        (run,) = instance.get_runs()
-        events = [entry for entry in instance.all_logs(run.run_id) if entry.step_key == step_key
-                  and entry.dagster_event is not None]
-    started = min(e.timestamp for e in events if e.dagster_event.event_type_value == "STEP_START")
-    ended = max(e.timestamp for e in events if e.dagster_event.event_type_value == "STEP_FAILURE")
-    return ended - started
+        for run in instance.get_runs():
+            times = {entry.dagster_event.event_type_value: entry.timestamp for entry in instance.all_logs(run.run_id)
+                     if entry.step_key == step_key and entry.dagster_event is not None}
+            windows.append((times["STEP_START"], times.get("STEP_SUCCESS", times.get("STEP_FAILURE", 0.0))))
+    return windows
 
 
 def test_a_dead_endpoint_fails_the_run_in_one_line_and_materializes_nothing_downstream(tmp_path, config_path):
@@ -103,7 +104,8 @@ def test_a_dead_endpoint_fails_the_run_in_one_line_and_materializes_nothing_down
     assert PLANTED_KEY not in out + err
     # The timeout budget of a refused connection: 3 attempts, 0.5 s + 1 s of backoff; the step's own work
     # (reading contexts, loading the environment) comes on top.
-    assert step_seconds(home, "phase1_blueprints") < 10
+    ((started, ended),) = step_windows(home, "phase1_blueprints")
+    assert ended - started < 10
     assert materialized(home, "task_contexts")  # what needs no LLM ran ...
     assert not any(materialized(home, asset) for asset in DOWNSTREAM)  # ... nothing from an empty input did
     assert not any(path.is_file() for path in (home / "exports").rglob("*"))
@@ -128,10 +130,10 @@ class WeakModel:
 
 @dataclass(frozen=True)
 class Runs:
-    single_requests: int                      # what one run alone sent
-    concurrent_requests: int                  # what two runs of the same partition at once sent
-    concurrent_answered_twice: list[str]      # bodies the server answered more than once during the pair
+    single_requests: Counter[str]             # what one run alone sent (body hash -> times)
+    concurrent_requests: Counter[str]         # what two runs of the same partition at once sent
     concurrent_codes: list[int]
+    concurrent_windows: list[tuple[float, float]]  # of each run's first LLM step
     single_rows: dict[str, tuple[int, str]]   # partition content per table (row count, hash)
     concurrent_rows: dict[str, tuple[int, str]]
     invalid_answers: list[dict[str, Any]]     # the single run's answers that failed validation
@@ -149,13 +151,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory, config_path: Path) -> Runs:
     with OpenAIWireServer(WeakModel(), expected_api_key=PLANTED_KEY) as server:
         code, _, err = finished(apigen_run(single, config_path, server.base_url))
         assert code == 0, err[-3000:]
-        single_requests = server.request_count
+        single_requests = Counter(server.count_by_body_hash())
         server.clear_records()
 
         pair = [apigen_run(concurrent, config_path, server.base_url) for _ in range(2)]
         concurrent_codes = [finished(process)[0] for process in pair]
-        concurrent_requests = server.request_count
-        answered_twice = server.bodies_answered_more_than_once()
+        windows = step_windows(concurrent, "phase1_blueprints")
+        concurrent_requests = Counter(server.count_by_body_hash())
         server.clear_records()
 
         single_rows, concurrent_rows = partition_rows(single), partition_rows(concurrent)
@@ -163,7 +165,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, config_path: Path) -> Runs:
         invalid = log[(log["status"] == "answered") & (log["validation"] == "invalid")].to_dict("records")
         retry_code, _, err = finished(apigen_run(single, config_path, server.base_url, "--retry-failed"))
         retry_bodies = [record.body for record in server.requests]
-    return Runs(single_requests, concurrent_requests, answered_twice, concurrent_codes, single_rows,
+    return Runs(single_requests, concurrent_requests, concurrent_codes, windows, single_rows,
                 concurrent_rows, invalid, retry_bodies, retry_code)
 
 
@@ -194,9 +196,11 @@ def first_user_text(messages: list[dict[str, Any]]) -> str:
 
 def test_two_runs_of_one_partition_at_once_send_each_request_once(runs: Runs):
     assert runs.concurrent_codes == [0, 0]
-    assert runs.single_requests > 0
+    (first_start, first_end), (second_start, second_end) = sorted(runs.concurrent_windows)
+    assert second_start < first_end, "the runs' LLM steps must overlap (the second waits for the first's lease)"
+    assert runs.single_requests.total() > 0
+    # The same requests, each as often (judges of one model, best-of-N samples: identical bodies, several keys).
     assert runs.concurrent_requests == runs.single_requests
-    assert runs.concurrent_answered_twice == []
 
 
 def test_two_runs_of_one_partition_at_once_write_a_single_runs_rows(runs: Runs):
