@@ -60,6 +60,7 @@ class CallContext(FrozenModel):
 # Error kinds every other request to the same endpoint would meet too: the batch stops at the first.
 STOPS_THE_BATCH = frozenset({ErrorKind.UNREACHABLE, ErrorKind.AUTH, ErrorKind.UNKNOWN_MODEL, ErrorKind.PERMANENT})
 _RETRIED_WITH_BACKOFF = frozenset({ErrorKind.TRANSIENT, ErrorKind.TIMEOUT})
+_RETRIED_TRANSPORT = _RETRIED_WITH_BACKOFF | {ErrorKind.RATE_LIMIT, ErrorKind.UNREACHABLE}
 _TOP_REASONS = 3
 _REASON_CHARS = 160
 
@@ -186,6 +187,25 @@ class _Outcome:
     usage: Usage
     latency_s: float
     rejected: list[dict[str, Any]] = field(default_factory=list)  # earlier rejected replies and why
+
+
+@dataclass
+class _Progress:
+    """One request's way through its attempts: what its retry decisions and its log row need."""
+
+    attempts: int = 0
+    repairs: int = 0
+    usage: Usage = field(default_factory=Usage)
+    transport_failures: Counter[ErrorKind] = field(default_factory=Counter)
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # every rejected reply and why, in order
+    started: float = field(default_factory=time.monotonic)
+
+    def outcome(self, status: Literal["answered", "failed"], validation: Literal["valid", "invalid"] | None,
+                response: LLMResponse | None, kind: ErrorKind | None = None, message: str | None = None) -> _Outcome:
+        # An invalid answer is stored as the response: the earlier rejected replies are its repair history.
+        history = self.rejected[:-1] if validation == "invalid" else self.rejected
+        return _Outcome(status, validation, response, kind, message, self.attempts, self.repairs, self.usage,
+                        time.monotonic() - self.started, list(history))
 
 
 class _StoppedBeforeSending(Exception):
@@ -443,73 +463,67 @@ class LLMGateway:
     async def _attempt(self, request: LLMRequest, route: Route, input_estimate: int, output_estimate: int,
                        state: _LoopState) -> _Outcome:
         target = route.target
-        retry = self.settings.retry
         provider = self._pool.get(target)
+        progress = _Progress()
         current = request
-        attempts = repairs = 0
-        failures: Counter[ErrorKind] = Counter()  # transport failures so far, by kind
-        rejected: list[dict[str, Any]] = []       # every rejected reply and why, in order
-        usage = Usage()
-        started = time.monotonic()
-
-        def failed(kind: ErrorKind, message: str) -> _Outcome:
-            self._note_failure(kind, message, request, target, attempts)
-            return _Outcome("failed", None, None, kind, message, attempts, repairs, usage, time.monotonic() - started)
-
-        def given_up(kind: ErrorKind) -> bool:
-            limit = {ErrorKind.RATE_LIMIT: retry.max_attempts_rate_limit,
-                     ErrorKind.UNREACHABLE: retry.max_attempts_connection}.get(kind, retry.max_attempts_transient)
-            failed_so_far = failures[kind] if kind in (ErrorKind.RATE_LIMIT, ErrorKind.UNREACHABLE) \
-                else failures[ErrorKind.TRANSIENT] + failures[ErrorKind.TIMEOUT]
-            return failed_so_far >= limit or self._stop_reason() is not None
-
         gate = state.endpoint_gate(target)
         try:
             while True:
-                attempts += 1
+                progress.attempts += 1
                 sent = None
                 while sent is None:  # a first attempt waits while the endpoint is refusing connections
-                    if attempts == 1:
+                    if progress.attempts == 1:
                         await gate.wait()
-                    sent = await self._send_once(provider, current, target, attempts, input_estimate,
+                    sent = await self._send_once(provider, current, target, progress.attempts, input_estimate,
                                                  output_estimate, state)
                 response, send_error = sent
-                invalid_response: LLMResponse | None = None
-                if send_error is None:
-                    usage = usage + response.usage
-                    self._observe_output(target, response.usage.output_tokens)
-                    try:
-                        validated = validate_response(request, response)
-                    except StructuredOutputError as invalid:
-                        problem, invalid_response = str(invalid), response
-                    else:
-                        return _Outcome("answered", "valid", validated, None, None, attempts, repairs, usage,
-                                        time.monotonic() - started, rejected)
-                else:
+                if send_error is not None:
                     kind, problem = send_error.kind, self._scrub(send_error.message)
-                    if kind in _RETRIED_WITH_BACKOFF or kind in (ErrorKind.RATE_LIMIT, ErrorKind.UNREACHABLE):
-                        failures[kind] += 1
-                        if given_up(kind):
-                            return failed(kind, problem)
+                    if kind in _RETRIED_TRANSPORT:
+                        progress.transport_failures[kind] += 1
+                        if self._gives_up(progress, kind):
+                            return self._failed(progress, kind, problem, request, target)
                         self.stats.retries[kind.value] += 1
-                        await self._wait_before_retry(send_error, target, failures[kind])
+                        await self._wait_before_retry(send_error, target, progress.transport_failures[kind])
                         continue
                     if kind is not ErrorKind.INVALID_OUTPUT:
-                        return failed(kind, problem)  # auth, unknown model, permanent: never retried
-                # The provider replied, but not usably: repair with a re-ask, or give up with an invalid answer.
-                rejected.append({"reply": invalid_response.model_dump(mode="json") if invalid_response else None,
-                                 "problem": problem})
-                if repairs >= self.settings.max_repair_turns:
-                    self._note_failure(ErrorKind.INVALID_OUTPUT, problem, request, target, attempts)
-                    return _Outcome("answered", "invalid", invalid_response, ErrorKind.INVALID_OUTPUT, problem,
-                                    attempts, repairs, usage, time.monotonic() - started, rejected[:-1])
-                repairs += 1
+                        return self._failed(progress, kind, problem, request, target)  # never retried
+                    invalid_response: LLMResponse | None = None
+                else:
+                    progress.usage = progress.usage + response.usage
+                    self._observe_output(target, response.usage.output_tokens)
+                    try:
+                        return progress.outcome("answered", "valid", validate_response(request, response))
+                    except StructuredOutputError as invalid:
+                        problem, invalid_response = str(invalid), response
+                # The provider replied, but not usably: repair with a re-ask, or end with an invalid answer.
+                progress.rejected.append({"reply": invalid_response.model_dump(mode="json") if invalid_response
+                                          else None, "problem": problem})
+                if progress.repairs >= self.settings.max_repair_turns:
+                    self._note_failure(ErrorKind.INVALID_OUTPUT, problem, request, target, progress.attempts)
+                    return progress.outcome("answered", "invalid", invalid_response, ErrorKind.INVALID_OUTPUT, problem)
+                progress.repairs += 1
                 self.stats.retries[ErrorKind.INVALID_OUTPUT.value] += 1
                 current = request.model_copy(update={
                     "messages": repair_request(request, current.messages, invalid_response, problem)})
         finally:
-            if failures[ErrorKind.UNREACHABLE]:
+            if progress.transport_failures[ErrorKind.UNREACHABLE]:
                 gate.set()  # got through, gave up (the batch stops) or failed otherwise: let the others decide
+
+    def _gives_up(self, progress: _Progress, kind: ErrorKind) -> bool:
+        retry = self.settings.retry
+        if kind is ErrorKind.RATE_LIMIT:
+            exhausted = progress.transport_failures[kind] >= retry.max_attempts_rate_limit
+        elif kind is ErrorKind.UNREACHABLE:
+            exhausted = progress.transport_failures[kind] >= retry.max_attempts_connection
+        else:  # 5xx and timeouts share one budget
+            exhausted = sum(progress.transport_failures[k] for k in _RETRIED_WITH_BACKOFF) >= retry.max_attempts_transient
+        return exhausted or self._stop_reason() is not None  # a stopped batch retries nothing
+
+    def _failed(self, progress: _Progress, kind: ErrorKind, message: str, request: LLMRequest,
+                target: ModelRef) -> _Outcome:
+        self._note_failure(kind, message, request, target, progress.attempts)
+        return progress.outcome("failed", None, None, kind, message)
 
     async def _send_once(self, provider: Provider, request: LLMRequest, target: ModelRef, attempts: int,
                          input_estimate: int, output_estimate: int,
