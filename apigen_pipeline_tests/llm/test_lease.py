@@ -137,6 +137,11 @@ def test_contenders_hold_a_ducklake_lease_one_at_a_time(tmp_path):
         lake = Warehouse(tmp_path / "home" / "w.duckdb", storage=settings)
         assert hold_in_turns(lake, 4) == 1
         assert claims(lake) == []
+        # The heartbeat renews the claim in the lake too (an UPDATE there), well past its first expiry.
+        with PartitionLease(lake, SCOPE, ttl_s=0.4, is_gone=never_gone) as held:
+            with pytest.raises(LeaseTimeoutError):
+                PartitionLease(lake, SCOPE, ttl_s=0.4, poll_s=0.02, is_gone=never_gone).acquire(timeout_s=1.0)
+            assert not held.lost
     finally:
         close_shared_lakes()
 
