@@ -51,6 +51,8 @@ def check(blueprint, scope=RENAME_SCOPE, rules=RULES):
      "format.placeholder_instruction"),
     (payload([FIND, RENAME], instruction="You are {user_name}; you want your nickname changed to zed."),
      "format.placeholder_instruction"),
+    (payload([FIND, RENAME], instruction="You are <user name>; you want your nickname changed to zed."),
+     "format.placeholder_instruction"),
     (payload([FIND, RENAME], instruction="You are user_000. TODO: say what the user wants here."),
      "format.placeholder_instruction"),
     (payload([FIND, RENAME], instruction="Rename me to zed."), "format.instruction_too_short"),
@@ -94,7 +96,8 @@ def test_instruction_rules_are_configurable():
 
 def test_placeholder_words_inside_a_real_instruction_are_not_placeholders():
     for instruction in ("You are user_000 and want the todos app nickname: rename yourself to zed.",
-                        "You are user_000; your example order is fine, but rename yourself to zed."):
+                        "You are user_000; your example order is fine, but rename yourself to zed.",
+                        "You are user_000 and <b>really</b> want to be renamed to zed."):
         assert check(payload([FIND, RENAME], instruction=instruction))[1].passed, instruction
 
 

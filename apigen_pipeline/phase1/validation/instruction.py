@@ -15,8 +15,9 @@ from apigen_pipeline.phase1.settings import ValidityConfig
 _SURROUNDING = string.punctuation + string.whitespace + "…"
 _WHITESPACE = re.compile(r"\s+")
 _ALPHANUMERIC = re.compile(r"[^\W_]")
-# An unfilled template slot: "{user_id}", "<order id>".
-_TEMPLATE_SLOT = re.compile(r"\{[a-z_][a-z0-9_ ]*\}|<[a-z_][a-z0-9_ ]*>", re.IGNORECASE)
+# An unfilled template slot: "{user_id}", "{name}", "<order id>", "<user_name>" (an angle-bracket slot needs a
+# space or underscore, so markup such as "<b>" is not one).
+_TEMPLATE_SLOT = re.compile(r"\{[a-z_][a-z0-9_ ]*\}|<[a-z][a-z0-9]*[_ ][a-z0-9_ ]*>", re.IGNORECASE)
 
 
 def _bare(text: str) -> str:
