@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 
 from apigen_pipeline.config import BackfillRangeConfig, PipelineConfig
-from apigen_pipeline.defs.partitions import BATCH_DIMENSION, Partition
-from apigen_pipeline.defs.policies import (
+from apigen_pipeline.defs.shared.partitions import BATCH_DIMENSION, Partition
+from apigen_pipeline.defs.shared.policies import (
     BATCH_SIZE_TAG,
     BATCH_TAG,
     DOMAIN_TAG,
@@ -229,12 +229,6 @@ class BatchAutomation:
     def definitions(self) -> dg.Definitions:
         job = self.job()
         return dg.Definitions(jobs=[job], schedules=[self.schedule(job)], sensors=[self.sensor(job)])
-
-
-def automation_definitions(config: PipelineConfig, partitions_def: dg.MultiPartitionsDefinition,
-                           assets: Sequence[dg.AssetsDefinition], clock: Clock = utc_now) -> dg.Definitions:
-    """The job, schedule and sensor for `build_definitions` to merge with its assets."""
-    return BatchAutomation(config, partitions_def, assets, clock).definitions()
 
 
 def _batch_dimension(partitions_def: dg.MultiPartitionsDefinition) -> dg.TimeWindowPartitionsDefinition:

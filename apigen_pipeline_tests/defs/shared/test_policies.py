@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from apigen_pipeline.defs.policies import (
+from apigen_pipeline.defs.shared.policies import (
     LLM_API_POOL,
     LLM_STAGE_BACKFILL_POLICY,
     RUN_RETRY_TAGS,
@@ -16,7 +16,7 @@ from apigen_pipeline.defs.policies import (
     non_retryable,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def retry_events(result: dg.ExecuteInProcessResult, step: str) -> list[dg.DagsterEvent]:

@@ -34,15 +34,6 @@ class Partition:
         keys = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else parse_partition_key(key)
         return cls(domain=keys[DOMAIN_DIMENSION], batch=keys[BATCH_DIMENSION])
 
-    @classmethod
-    def of_check(cls, context: dg.AssetCheckExecutionContext) -> Partition:
-        key = context.partition_key
-        if not isinstance(key, dg.MultiPartitionKey):
-            batch, domain = key.split("|")  # MultiPartitionKey's string form orders dimensions by name
-            return cls(domain=domain, batch=batch)
-        keys = key.keys_by_dimension
-        return cls(domain=keys[DOMAIN_DIMENSION], batch=keys[BATCH_DIMENSION])
-
     def key(self) -> dg.MultiPartitionKey:
         return dg.MultiPartitionKey({DOMAIN_DIMENSION: self.domain, BATCH_DIMENSION: self.batch})
 

@@ -3,12 +3,17 @@ environment variables, never by code changes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr, ValidationError
 
 from apigen_pipeline.config import ConfigError, PipelineConfig, format_validation_error, load_pipeline_config
+from apigen_pipeline.defs.shared.executors import executor_from_env
+from apigen_pipeline.defs.shared.llm_resource import LLMResource
+from apigen_pipeline.defs.shared.policies import non_retryable
 from apigen_pipeline.paths import apigen_home, warehouse_path
 from apigen_pipeline.warehouse import Warehouse
 from apigen_pipeline.warehouse.storage import StorageSettings
@@ -51,8 +56,28 @@ class PipelineConfigResource(dg.ConfigurableResource):
                     self._config = load_pipeline_config(self.config_path)
             return self._config
         except ValidationError as error:
-            raise dg.Failure(description=f"invalid pipeline config: {format_validation_error(error)}",
-                             allow_retries=False) from error
+            raise non_retryable(f"invalid pipeline config: {format_validation_error(error)}") from error
         except ConfigError as error:
             # Bad configuration will not fix itself: fail fast, no retries.
-            raise dg.Failure(description=str(error), allow_retries=False) from error
+            raise non_retryable(str(error)) from error
+
+
+def s3_resource_from_env() -> S3Resource:
+    """Endpoint (for S3-compatible servers) and region from the environment; credentials come from the
+    standard AWS chain (env vars, profiles, instance roles), never from config files."""
+    return S3Resource(endpoint_url=os.environ.get("APIGEN_S3_ENDPOINT_URL") or None,
+                      region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1")
+
+
+def resource_definitions(config: PipelineConfig, config_path: str | None = None,
+                         home: str | None = None) -> dg.Definitions:
+    """The resources every area's assets ask for, and the executor, for one config."""
+    return dg.Definitions(
+        executor=executor_from_env(),
+        resources={
+            "warehouse": WarehouseResource(home=home),
+            "pipeline_config": PipelineConfigResource(config_json=config.model_dump_json(), config_path=config_path),
+            "llm": LLMResource(),
+            "s3": s3_resource_from_env(),
+        },
+    )

@@ -8,8 +8,8 @@ import time
 import dagster as dg
 import pytest
 
-from apigen_pipeline.defs.partitions import Partition, parse_partition_key
-from apigen_pipeline.testing.dagster_server import (
+from apigen_pipeline.defs.shared.partitions import Partition, parse_partition_key
+from apigen_pipeline_tests.support.dagster_server import (
     DagsterDevServer,
     deep_merge,
     descendants,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from apigen_pipeline.defs.frames import partition_frame
-from apigen_pipeline.defs.partitions import Partition
+from apigen_pipeline.defs.shared.frames import partition_frame
+from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.warehouse import PartitionWrite, Warehouse
 
 _LINEAGE = ("domain", "batch", "run_id", "config_hash", "materialized_at")

@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from apigen_pipeline.defs.partitions import Partition
+from apigen_pipeline.defs.shared.partitions import Partition
 
 
 def partition_frame(rows: Iterable[Mapping[str, Any]], partition: Partition, context: dg.AssetExecutionContext,

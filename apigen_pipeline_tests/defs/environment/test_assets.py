@@ -7,7 +7,7 @@ import pytest
 
 from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.definitions import build_definitions
-from apigen_pipeline.defs.partitions import Partition
+from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.paths import warehouse_path
 from apigen_pipeline.warehouse import Warehouse
 

@@ -1,41 +1,25 @@
 """Stage 0: the environment's API specs (tools, policy, dependency graph, database fingerprint)."""
 
-
+import json
 import time
 
 import dagster as dg
 
-from apigen_pipeline.defs.frames import partition_frame
-from apigen_pipeline.defs.partitions import Partition
-from apigen_pipeline.defs.resources import PipelineConfigResource, WarehouseResource
-from apigen_pipeline.environments.base import Environment
+from apigen_pipeline.defs.shared.environment import environment_for
+from apigen_pipeline.defs.shared.frames import partition_frame
+from apigen_pipeline.defs.shared.partitions import Partition
+from apigen_pipeline.defs.shared.policies import LLM_STAGE_BACKFILL_POLICY
+from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.environments.dependency_graph import DependencyGraph
-from apigen_pipeline.environments.registry import (
-    EnvironmentContractError,
-    EnvironmentNotFoundError,
-    find_plugin,
-    load_environment,
-)
 from apigen_pipeline.environments.specs import edge_rows, fingerprint_row, policy_row, tool_rows
 from apigen_pipeline.warehouse import PartitionWrite
 
 
-def environment_for(config_resource: PipelineConfigResource, domain: str) -> tuple[Environment, str]:
-    domain_config = config_resource.load().domain(domain)
-    try:
-        _, source = find_plugin(domain_config.reference)
-        environment = load_environment(domain_config.reference, domain_config.seed, domain_config.scale)
-    except (EnvironmentContractError, EnvironmentNotFoundError) as error:
-        raise dg.Failure(description=f"domain '{domain}': {error}", allow_retries=False) from error
-    return environment, source
-
-
-def build_environment_api_specs(partitions_def: dg.PartitionsDefinition,
-                                backfill_policy: dg.BackfillPolicy | None = None) -> dg.AssetsDefinition:
+def build_environment_api_specs(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="environment_api_specs",
         partitions_def=partitions_def,
-        backfill_policy=backfill_policy,
+        backfill_policy=LLM_STAGE_BACKFILL_POLICY,  # every batch asset shares it: one run per partition
         group_name="environment",
         kinds={"python", "duckdb"},
         owners=["team:apigen"],
@@ -64,7 +48,7 @@ def build_environment_api_specs(partitions_def: dg.PartitionsDefinition,
             "policy_checks": len(environment.plugin.policy_checks),
             "graph_edges": len(graph.edges),
             "database_state_hash": fingerprint["state_hash"],
-            "database_tables": dg.MetadataValue.json(__import__("json").loads(fingerprint["table_counts"])),
+            "database_tables": dg.MetadataValue.json(json.loads(fingerprint["table_counts"])),
             "plugin_source": source,
             "config_hash": config_hash,
             "seconds": round(time.perf_counter() - started, 3),

@@ -11,17 +11,17 @@ import pytest
 
 from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.definitions import build_asset_graph
-from apigen_pipeline.defs.automation import (
+from apigen_pipeline.defs.automation.batches import (
     BACKFILL_SENSOR_NAME,
     BATCH_JOB_NAME,
     SCHEDULE_NAME,
-    automation_definitions,
     batch_run_key,
     batches_between,
     parse_range_cursor,
 )
-from apigen_pipeline.defs.partitions import Partition
-from apigen_pipeline.defs.policies import BATCH_SIZE_TAG, RUN_KEY_TAG, RUN_RETRY_TAGS, TRIGGER_TAG
+from apigen_pipeline.defs.automation.definitions import automation_definitions
+from apigen_pipeline.defs.shared.partitions import Partition
+from apigen_pipeline.defs.shared.policies import BATCH_SIZE_TAG, RUN_KEY_TAG, RUN_RETRY_TAGS, TRIGGER_TAG
 from apigen_pipeline.paths import warehouse_path
 from apigen_pipeline.warehouse import Warehouse
 

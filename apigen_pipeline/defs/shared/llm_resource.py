@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from apigen_pipeline.defs.shared.policies import non_retryable
 from apigen_pipeline.llm.config import LLMSettings
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway, PermanentProviderError
 from apigen_pipeline.llm.request_log import RequestLog, SecretScrubber
@@ -33,9 +34,8 @@ class BoundClient:
             return self.gateway.complete_many(requests, self.call_context)
         except PermanentProviderError as error:
             # Auth, unknown model, context too long: every request would fail the same way.
-            raise dg.Failure(description=f"LLM provider refused permanently: {error}", allow_retries=False,
-                             metadata={"error_kind": str(error.result.error_kind),
-                                       "model": error.result.model}) from error
+            raise non_retryable(f"LLM provider refused permanently: {error}",
+                                {"error_kind": str(error.result.error_kind), "model": error.result.model}) from error
 
 
 class LLMResource(dg.ConfigurableResource):
