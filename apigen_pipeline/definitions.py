@@ -78,7 +78,7 @@ def _check_plugin(domain: str, reference: str) -> None:
         find_plugin(reference)
     except (EnvironmentContractError, EnvironmentNotFoundError) as error:
         source = os.environ.get("APIGEN_CONFIG") or "the default config"
-        raise ConfigError(f"{source}: domain '{domain}': {error}") from None
+        raise ConfigError(f"config {source}: domain '{domain}': {error}") from None
 
 
 def _one_line(message: str) -> str:
