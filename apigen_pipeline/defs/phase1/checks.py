@@ -4,7 +4,7 @@ the yield or the judges' agreement falls below the configured gates."""
 import dagster as dg
 
 from apigen_pipeline.defs.shared.environment import environment_for
-from apigen_pipeline.defs.shared.metadata import failure_list
+from apigen_pipeline.defs.shared.metadata import problems_check_result, yield_check_result
 from apigen_pipeline.defs.shared.partition_reads import kept_blueprints
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
@@ -22,9 +22,7 @@ def build_phase1_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         environment, _ = environment_for(pipeline_config, partition.domain)
         blueprints = kept_blueprints(warehouse.get(), partition)
         problems = reexecution_problems(blueprints, environment)
-        return dg.AssetCheckResult(passed=not problems, metadata={
-            "blueprints_checked": len(blueprints), "failures": len(problems),
-            "first_failures": failure_list(problems)})
+        return problems_check_result(problems, len(blueprints), "blueprints")
 
     @dg.asset_check(asset="blueprints", partitions_def=partitions_def,
                     description="Warns when the share of contexts with an accepted blueprint falls below the gate.")
@@ -35,8 +33,7 @@ def build_phase1_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         contexts = int(row["contexts"])
         rate = int(row["accepted_contexts"]) / contexts if contexts else 0.0
         gate = pipeline_config.load().quality.min_blueprint_yield
-        return dg.AssetCheckResult(passed=rate >= gate, severity=dg.AssetCheckSeverity.WARN,
-                                   metadata={"yield": round(rate, 4), "gate": gate, "contexts": contexts})
+        return yield_check_result(rate, gate, contexts=contexts)
 
     @dg.asset_check(asset="committee_votes", partitions_def=partitions_def,
                     description="Warns when the judges agree less than the gate (Fleiss' kappa, all criteria).")

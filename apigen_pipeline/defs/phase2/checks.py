@@ -4,7 +4,7 @@ blueprints with a kept trajectory falls below the configured gate."""
 import dagster as dg
 
 from apigen_pipeline.defs.shared.environment import environment_for
-from apigen_pipeline.defs.shared.metadata import failure_list
+from apigen_pipeline.defs.shared.metadata import problems_check_result, yield_check_result
 from apigen_pipeline.defs.shared.partition_reads import kept_blueprints, kept_trajectories
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
@@ -22,9 +22,7 @@ def build_phase2_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         store = warehouse.get()
         trajectories = kept_trajectories(store, partition)
         problems = trajectory_replay_problems(trajectories, kept_blueprints(store, partition), environment)
-        return dg.AssetCheckResult(passed=not problems, metadata={
-            "trajectories_checked": len(trajectories), "failures": len(problems),
-            "first_failures": failure_list(problems)})
+        return problems_check_result(problems, len(trajectories), "trajectories")
 
     @dg.asset_check(asset="trajectories", partitions_def=partitions_def,
                     description="Warns when the share of blueprints with a kept trajectory falls below the gate.")
@@ -36,7 +34,6 @@ def build_phase2_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         kept = attempts[attempts["kept"]]["blueprint_id"].nunique() if len(attempts) else 0
         rate = kept / played if played else 0.0
         gate = pipeline_config.load().quality.min_trajectory_yield
-        return dg.AssetCheckResult(passed=rate >= gate, severity=dg.AssetCheckSeverity.WARN,
-                                   metadata={"yield": round(rate, 4), "gate": gate, "blueprints": int(played)})
+        return yield_check_result(rate, gate, blueprints=int(played))
 
     return [kept_trajectories_replay, trajectory_yield]
