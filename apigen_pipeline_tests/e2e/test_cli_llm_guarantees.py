@@ -27,6 +27,8 @@ from apigen_pipeline.testing.wire_servers import OpenAIWireServer, WireReply
 from apigen_pipeline.warehouse import Warehouse, content_hash
 from apigen_pipeline_tests.conftest import MOCK_DOMAIN
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.slow
 
 DOMAIN = MOCK_DOMAIN["name"]
@@ -154,6 +156,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, config_path: Path) -> Runs:
         single_requests = Counter(server.count_by_body_hash())
         server.clear_records()
 
+        prepare_dagster_home(concurrent)
         pair = [apigen_run(concurrent, config_path, server.base_url) for _ in range(2)]
         concurrent_codes = [finished(process)[0] for process in pair]
         windows = step_windows(concurrent, "phase1_blueprints")
@@ -167,6 +170,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory, config_path: Path) -> Runs:
         retry_bodies = [record.body for record in server.requests]
     return Runs(single_requests, concurrent_requests, concurrent_codes, windows, single_rows,
                 concurrent_rows, invalid, retry_bodies, retry_code)
+
+
+def prepare_dagster_home(home: Path) -> None:
+    """The Dagster instance created before two runs start on it: two processes creating one SQLite instance
+    at the same moment can both stamp its schedule storage's schema version (alembic: "more than one head")."""
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True)
+    (dagster_home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(dagster_home)):
+        pass
 
 
 def warehouse(home: Path) -> Warehouse:
