@@ -127,9 +127,11 @@ class PartitionLease:
         last_logged = -_WAIT_LOG_EVERY_S
         while True:
             others = self._live_others()
-            if not others and self._claim() and not self._live_others():
-                break
-            if not others:  # claimed at the same moment as another holder: both step back
+            if not others:
+                self._claim()
+                if not self._live_others():
+                    break
+                # Claimed at the same moment as another holder: both step back and try again.
                 self._execute("llm/lease_release", [self.scope, self.holder])
             waited = time.monotonic() - started
             if timeout_s is not None and waited > timeout_s:
@@ -173,18 +175,18 @@ class PartitionLease:
                 for holder, run_id, expires in self._holders()
                 if holder != self.holder and expires > now and not self._is_gone(holder)]
 
-    def _claim(self) -> bool:
+    def _claim(self) -> None:
+        """Clear the stale claims and insert ours, in one transaction."""
         now = _utc_now()
         gone = [holder for holder, _, _ in self._holders() if holder != self.holder and self._is_gone(holder)]
 
-        def claim(con: duckdb.DuckDBPyConnection) -> bool:
+        def claim(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(load_sql("llm/lease_clear_stale"), [self.scope, now, gone])
             con.execute(load_sql("llm/lease_release"), [self.scope, self.holder])
             con.execute(load_sql("llm/lease_claim"),
                         [self.scope, self.holder, self.run_id, now, now + timedelta(seconds=self.ttl_s)])
-            return True
 
-        return self.warehouse.write_transaction(claim)
+        self.warehouse.write_transaction(claim)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl_s / 4):
