@@ -54,6 +54,10 @@ class WarehouseError(RuntimeError):
 class WarehouseBusyError(WarehouseError):
     """Another process held the file's lock for longer than this process was willing to wait."""
 
+    def __init__(self, message: str, holder: str):
+        super().__init__(message)
+        self.holder = holder      # "<program> (PID <n>)", as DuckDB names the lock's holder
+
 
 class WarehouseDamagedError(WarehouseError):
     """The file is truncated, has a corrupt block, or is not a DuckDB database. Nothing was written to it."""
@@ -113,7 +117,7 @@ def damaged_error(path: Path, what: str, *, checked_at_open: bool = True) -> War
 def busy_error(path: Path, conflict: LockConflict, waited_s: float) -> WarehouseBusyError:
     return WarehouseBusyError(
         f"warehouse {path} is still locked by {conflict.holder} after {waited_s:.0f} s: wait for that process "
-        "to finish, or stop it if it hangs")
+        "to finish, or stop it if it hangs", holder=conflict.holder)
 
 
 def one_line(error: BaseException) -> str:

@@ -1,0 +1,3 @@
+from apigen_pipeline.cli.main import main
+
+raise SystemExit(main())
