@@ -11,6 +11,6 @@ on stderr and exit code 2, found before any Dagster run starts; `--verbose` adds
 is imported only by the commands that need it, so `apigen --help` and bad input answer at once.
 """
 
-from apigen_pipeline.cli.main import main
+from apigen_pipeline.cli.app import main
 
 __all__ = ["main"]

@@ -1,3 +1,3 @@
-from apigen_pipeline.cli.main import main
+from apigen_pipeline.cli.app import main
 
 raise SystemExit(main())

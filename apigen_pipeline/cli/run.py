@@ -10,6 +10,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from apigen_pipeline.cli.errors import RUN_FAILED, one_line
 from apigen_pipeline.cli.preflight import RunPlan, check_executor, open_warehouse, plan_run
@@ -69,11 +70,19 @@ def execute(plan: RunPlan, args: argparse.Namespace) -> list[PartitionRun]:
         for domain in plan.domains:
             result = job.execute_in_process(partition_key=Partition(domain, plan.batch).key(), instance=instance,
                                             run_config=run_config, raise_on_error=False, tags=tags)
-            failed = tuple((event.step_key or "run", first_line(event.step_failure_data.error.message))
+            failed = tuple((event.step_key or "run", root_cause(event.step_failure_data.error))
                            for event in result.all_events
                            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error)
             runs.append(PartitionRun(domain, plan.batch, result.run_id, result.success, failed))
     return runs
+
+
+def root_cause(error: Any) -> str:
+    """The first line of the innermost cause: Dagster wraps the asset's own exception in "Error occurred
+    while executing op ..."."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return first_line(error.message)
 
 
 def first_line(message: str) -> str:

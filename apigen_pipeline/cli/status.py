@@ -74,13 +74,12 @@ def dagster_home_or_none() -> Path | None:
 
 def print_runs_and_pool(args: argparse.Namespace, now: datetime) -> None:
     home = dagster_home_or_none()
-    if home is None or not (home / "dagster.yaml").exists() and not (home / "storage").exists():
+    if home is None or not ((home / "dagster.yaml").is_file() or (home / "storage").is_dir()):
         print(f"no Dagster history under {home or apigen_home() / 'dagster_home'} yet: `apigen run` starts one")
         return
-    os.environ["DAGSTER_HOME"] = str(home)
     import dagster as dg
 
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         rows = [run_row(record) for record in instance.get_run_records(limit=args.runs)]
         print(f"dagster home: {home}")
         print_recent_runs(rows, args.runs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return module.command(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`apigen failures | head`): nothing left to say, and nowhere to say it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:
         return report(error, args.verbose)
 
