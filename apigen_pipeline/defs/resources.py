@@ -10,7 +10,8 @@ from pydantic import PrivateAttr, ValidationError
 
 from apigen_pipeline.config import ConfigError, PipelineConfig, format_validation_error, load_pipeline_config
 from apigen_pipeline.paths import apigen_home, warehouse_path
-from apigen_pipeline.warehouse import Warehouse
+from apigen_pipeline.warehouse import SchemaError, Warehouse
+from apigen_pipeline.warehouse.errors import WarehouseDamagedError
 from apigen_pipeline.warehouse.storage import StorageSettings
 
 
@@ -28,7 +29,10 @@ class WarehouseResource(dg.ConfigurableResource):
         if self._warehouse is None:
             # Storage mode (local DuckDB file or DuckLake) comes from APIGEN_STORAGE & co.: see storage.py.
             warehouse = Warehouse(warehouse_path(self.home_path), storage=StorageSettings.from_env())
-            warehouse.migrate()
+            try:
+                warehouse.migrate()
+            except (WarehouseDamagedError, SchemaError) as error:  # no retry mends a damaged file
+                raise dg.Failure(description=str(error), allow_retries=False) from error
             self._warehouse = warehouse
         return self._warehouse
 

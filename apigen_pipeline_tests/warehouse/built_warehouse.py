@@ -1,13 +1,16 @@
 """A real warehouse file built from rows (migrations applied, partitions written through `Warehouse`):
 attempts that fail at known stages, an LLM request log and funnel rows, several MB so that it spans
-many DuckDB blocks. Shared by the warehouse and CLI tests."""
+many DuckDB blocks; and ways to damage one on purpose. Shared by the warehouse and CLI tests and the
+operations benchmark."""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from apigen_pipeline.warehouse import PartitionWrite, Warehouse
@@ -89,3 +92,54 @@ def build_warehouse(path: Path, partitions: tuple[tuple[str, str], ...] = (("ret
             PartitionWrite("generation_report", generation_report(domain, batch, run_id)),
         ])
     return warehouse
+
+
+# -- damaging a file on purpose -------------------------------------------------------------------
+# DuckDB 1.5's file layout (single_file_block_manager.cpp): three 4 KiB headers, then fixed-size blocks.
+HEADERS_BYTES = 3 * 4096
+
+
+def block_offsets(path: Path) -> list[int]:
+    """Byte offset of every block of the file, the middle one first."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        block_size, blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+    middle = path.stat().st_size // 2
+    return sorted((HEADERS_BYTES + block * block_size for block in range(blocks)), key=lambda o: abs(o - middle))
+
+
+def duckdb_opens_but_cannot_read_every_table(path: Path) -> bool:
+    """Plain DuckDB, independent of the code under test: the file opens (so a writer could start
+    writing), but some rows cannot be read."""
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return False
+    try:
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+            con.execute(f'SELECT * FROM "{table}"').fetchall()
+    except duckdb.Error:
+        return True
+    finally:
+        con.close()
+    return False
+
+
+def flip_bytes(path: Path, offset: int, count: int = 4096) -> None:
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        original = handle.read(count)
+        handle.seek(offset)
+        handle.write(bytes(b ^ 0xFF for b in original))
+
+
+def middle_data_block(path: Path, trial: Path) -> int:
+    """The offset of the block nearest the middle of the file whose damage DuckDB only notices when it
+    reads the rows: not a free block (its bytes are never read), not a metadata block (damage there
+    fails the open by itself). Found by damaging a copy (`trial`) block by block."""
+    for offset in block_offsets(path):
+        shutil.copy(path, trial)
+        flip_bytes(trial, offset + 4096)
+        if duckdb_opens_but_cannot_read_every_table(trial):
+            trial.unlink()
+            return offset
+    raise AssertionError(f"no block of {path} holds row data")

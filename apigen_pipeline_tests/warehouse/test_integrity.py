@@ -15,10 +15,13 @@ import pytest
 from apigen_pipeline.warehouse import PartitionWrite, Warehouse
 from apigen_pipeline.warehouse.errors import WarehouseDamagedError
 from apigen_pipeline.warehouse.integrity import FileIdentity, read_stamp, stamp_path, verify_file
-from apigen_pipeline_tests.warehouse.built_warehouse import build_warehouse
+from apigen_pipeline_tests.warehouse.built_warehouse import (
+    build_warehouse,
+    duckdb_opens_but_cannot_read_every_table,
+    flip_bytes,
+    middle_data_block,
+)
 
-# DuckDB 1.5's file layout (single_file_block_manager.cpp): three 4 KiB headers, then fixed-size blocks.
-HEADERS_BYTES = 3 * 4096
 # Far above the few milliseconds the check takes on these files, far below the 120 s lock wait that
 # used to swallow a checksum error ("block" contains "lock"): proves the failure does not wait.
 FAILS_AT_ONCE_S = 5.0
@@ -26,39 +29,6 @@ FAILS_AT_ONCE_S = 5.0
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def block_offsets(path: Path) -> list[int]:
-    """Byte offset of every block of the file, the middle one first."""
-    with duckdb.connect(str(path), read_only=True) as con:
-        block_size, blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
-    middle = path.stat().st_size // 2
-    return sorted((HEADERS_BYTES + block * block_size for block in range(blocks)), key=lambda o: abs(o - middle))
-
-
-def duckdb_opens_but_cannot_read_every_table(path: Path) -> bool:
-    """Plain DuckDB, independent of the code under test: the file opens (so a writer could start
-    writing), but some rows cannot be read."""
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error:
-        return False
-    try:
-        for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
-            con.execute(f'SELECT * FROM "{table}"').fetchall()
-    except duckdb.Error:
-        return True
-    finally:
-        con.close()
-    return False
-
-
-def flip_bytes(path: Path, offset: int, count: int = 4096) -> None:
-    with open(path, "r+b") as handle:
-        handle.seek(offset)
-        original = handle.read(count)
-        handle.seek(offset)
-        handle.write(bytes(b ^ 0xFF for b in original))
 
 
 def truncate_half(path: Path) -> None:
@@ -84,16 +54,8 @@ def pristine(tmp_path_factory) -> Path:
     path = folder / "warehouse.duckdb"
     build_warehouse(path)
     assert path.stat().st_size > 20 * 262_144
-    # The block nearest the middle whose damage DuckDB only notices when it reads the rows (not a free
-    # block, whose bytes are never read; not a metadata block, which fails the open by itself).
-    trial = folder / "trial.duckdb"
-    for offset in block_offsets(path):
-        trial.write_bytes(path.read_bytes())
-        flip_bytes(trial, offset + 4096)
-        if duckdb_opens_but_cannot_read_every_table(trial):
-            MIDDLE_DATA_BLOCK[path.stat().st_size] = offset
-            break
-    assert MIDDLE_DATA_BLOCK and not duckdb_opens_but_cannot_read_every_table(path)
+    MIDDLE_DATA_BLOCK[path.stat().st_size] = middle_data_block(path, folder / "trial.duckdb")
+    assert not duckdb_opens_but_cannot_read_every_table(path)
     return path
 
 
