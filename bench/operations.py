@@ -48,7 +48,8 @@ def report(label: str, seconds: float, note: str = "") -> None:
 
 def build(folder: Path, size_mb: int) -> Path:
     path = folder / "warehouse.duckdb"
-    partitions = tuple(("retail" if i % 2 else "airline", f"2026-11-{1 + i // 2:02d}") for i in range(max(2, size_mb // 8)))
+    count = max(2, size_mb // 8)  # about 8 MB per partition at this payload
+    partitions = tuple(("retail" if i % 2 else "airline", f"2026-11-{1 + i // 2:02d}") for i in range(count))
     build_warehouse(path, partitions=partitions, payload_chars=60_000)
     return path
 
