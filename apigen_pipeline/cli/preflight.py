@@ -124,7 +124,7 @@ def check_executor(env: Mapping[str, str]) -> None:
     """APIGEN_EXECUTOR and the settings it needs (APIGEN_CELERY_*, APIGEN_MAX_CONCURRENT_STEPS)."""
     import dagster as dg
 
-    from apigen_pipeline.defs.executors import executor_from_env
+    from apigen_pipeline.defs.shared.executors import executor_from_env
 
     try:
         executor_from_env(env)

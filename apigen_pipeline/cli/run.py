@@ -56,7 +56,7 @@ def execute(plan: RunPlan, args: argparse.Namespace) -> list[PartitionRun]:
     import dagster as dg
 
     from apigen_pipeline.definitions import build_definitions
-    from apigen_pipeline.defs.partitions import Partition
+    from apigen_pipeline.defs.shared.partitions import Partition
 
     definitions = build_definitions(config=plan.config, config_path=args.config)
     job = definitions.resolve_implicit_global_asset_job_def()

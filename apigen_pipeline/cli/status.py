@@ -214,7 +214,7 @@ def print_stuck_runs(stuck: Sequence[StuckRun], stale_minutes: int) -> None:
 # -- pool ---------------------------------------------------------------------------------------
 
 def pool_line(instance: dg.DagsterInstance) -> str:
-    from apigen_pipeline.defs.policies import LLM_API_POOL
+    from apigen_pipeline.defs.shared.policies import LLM_API_POOL
 
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:

@@ -6,8 +6,9 @@
   fields that differ; when the user ended the conversation and the agent's changes are a strict part of
   the expected ones (writes missing, none wrong), the reason is `user_stopped_before_write` (a known
   simulator weakness worth counting apart).
-- `OutputEvaluator`: every expected output must appear in some agent reply, case-insensitively, with
-  commas removed from the agent's text (so "1,044.45" in a reply matches the output "1044.45").
+- `OutputEvaluator`: every expected output must appear in some agent reply, both sides normalized the
+  same way (case, currency symbols, thousands separators, trailing decimal zeros) and numbers and ids
+  matched on token boundaries (`phase2.output_match`): "1,044.45" matches "$1044.45", "2" is not in "12".
 Both state and outputs must hold for a verified trajectory.
 """
 
@@ -18,15 +19,17 @@ from dataclasses import dataclass
 
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.database import Database, canonical_json
-from apigen_pipeline.phase1.models import Blueprint
+from apigen_pipeline.phase1.models import AcceptedBlueprint, Blueprint
 from apigen_pipeline.phase2.models import (
     FAILURE_REASONS,
     CheckResult,
     EndReason,
     ExecutedToolCall,
     FailureReason,
+    TrajectoryAttempt,
     TrajectoryMessage,
 )
+from apigen_pipeline.phase2.output_match import output_present
 
 
 @dataclass(frozen=True)
@@ -104,15 +107,6 @@ class StateEvaluator:
             "diff_text": diff.render(), "writes_made": writes_made, "writes_expected": expected.write_calls})
 
 
-def normalized_agent_text(text: str) -> str:
-    return text.lower().replace(",", "")
-
-
-def output_present(output: str, agent_texts: Sequence[str]) -> bool:
-    needle = output.lower()
-    return any(needle in normalized_agent_text(text) for text in agent_texts)
-
-
 class OutputEvaluator:
     check = "outputs"
 
@@ -149,3 +143,20 @@ def verify(evidence: TrajectoryEvidence, blueprint: Blueprint, expected: Expecte
         StateEvaluator(environment).evaluate(evidence, expected),
         OutputEvaluator().evaluate(evidence, blueprint.outputs),
     ))
+
+
+def replayed_state_hash(calls: Sequence[ExecutedToolCall], environment: Environment) -> str:
+    """The state a trajectory's executed calls leave on a fresh database (failed calls change nothing)."""
+    session = environment.new_session()
+    for call in calls:
+        session.execute(call.name, call.arguments)
+    return session.state_hash()
+
+
+def trajectory_replay_problems(trajectories: Sequence[TrajectoryAttempt], blueprints: Sequence[AcceptedBlueprint],
+                               environment: Environment) -> list[str]:
+    """Kept trajectories replayed against their blueprint's expected state: one line per trajectory whose
+    calls lead elsewhere or whose blueprint is unknown (none when every trajectory replays)."""
+    expected = {b.blueprint_id: b.state_hash for b in blueprints}
+    return [f"{t.trajectory_id}: replayed state differs from blueprint {t.blueprint_id}" for t in trajectories
+            if replayed_state_hash(t.executed_calls, environment) != expected.get(t.blueprint_id)]

@@ -108,7 +108,7 @@ def test_the_batch_range_is_the_one_dagster_partitions_have(mock_config):
     """The CLI checks --batch without importing Dagster: its range must be the partitions' own."""
     from apigen_pipeline.cli.preflight import newest_batch
     from apigen_pipeline.config import PipelineConfig
-    from apigen_pipeline.defs.partitions import BATCH_DIMENSION, build_partitions
+    from apigen_pipeline.defs.shared.partitions import BATCH_DIMENSION, build_partitions
 
     config = PipelineConfig.model_validate(yaml.safe_load(mock_config.read_text()))
     batches = build_partitions(config).get_partitions_def_for_dimension(BATCH_DIMENSION).get_partition_keys()
