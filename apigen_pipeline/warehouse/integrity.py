@@ -18,6 +18,7 @@ stray write) does not match and is scanned.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from apigen_pipeline.warehouse.errors import damage, damaged_error
 from apigen_pipeline.warehouse.sql_files import load_sql
 
 STAMP_SUFFIX = ".verified"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -126,4 +129,6 @@ def verify_file(path: Path, open_read_only: Callable[[], duckdb.DuckDBPyConnecti
     with suppress(OSError):
         if FileIdentity.of(path) == identity:
             write_stamp(path)
-    return IntegrityCheck(path, scanned=True, tables=tables, seconds=time.perf_counter() - started)
+    check = IntegrityCheck(path, scanned=True, tables=tables, seconds=time.perf_counter() - started)
+    logger.info("checked warehouse %s whole (%d tables) in %.2f s", path, tables, check.seconds)
+    return check
