@@ -19,7 +19,7 @@ from apigen_pipeline.phase1.contexts import TaskContext
 from apigen_pipeline.phase1.models import JudgeVote, Phase1Result
 from apigen_pipeline.phase1.rows import blueprint_attempt_rows, blueprint_rows, committee_vote_rows
 from apigen_pipeline.phase1.runner import run_phase1
-from apigen_pipeline.phase1.simulated_roles import register_phase1_roles
+from apigen_pipeline.simulated import SimulatedBackend
 from apigen_pipeline.warehouse import PartitionWrite
 
 LLM_POOL = "llm_api"
@@ -95,10 +95,10 @@ def build_phase1_assets(partitions_def: dg.PartitionsDefinition, task_contexts: 
             raise dg.Failure(description=f"no task contexts for {partition.domain}/{partition.batch}: "
                                          "materialize task_contexts first", allow_retries=False)
         contexts = [TaskContext.model_validate_json(text) for text in frame.sort_values("context_index")["context"]]
-        register_phase1_roles(config.simulated_phase1)
+        simulated = SimulatedBackend({partition.domain: environment}, config.simulated_phase1, config.simulated_phase2)
         call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                    asset="blueprints")
-        with llm.bind(config.llm, store, call_context) as client:
+        with llm.bind(config.llm, store, call_context, simulated) as client:
             result = run_phase1(contexts, environment, client, config.phase1, domain=partition.domain)
         config_hash = config.fingerprint()
         attempts = blueprint_attempt_rows(result)

@@ -29,8 +29,8 @@ from apigen_pipeline.phase2.agent import agent_system_text, agent_tools
 from apigen_pipeline.phase2.models import Phase2Stats, TrajectoryAttempt
 from apigen_pipeline.phase2.rows import trajectory_attempt_rows, trajectory_rows, user_turn_candidate_rows
 from apigen_pipeline.phase2.runner import run_phase2
-from apigen_pipeline.phase2.simulated_roles import register_phase2_roles
 from apigen_pipeline.phase2.stats import turn_count
+from apigen_pipeline.simulated import SimulatedBackend
 from apigen_pipeline.warehouse import PartitionWrite, Warehouse
 
 LLM_POOL = "llm_api"
@@ -57,10 +57,10 @@ def build_phase2_assets(partitions_def: dg.PartitionsDefinition, retry_policy: d
         environment, _ = environment_for(pipeline_config, partition.domain)
         store = warehouse.get()
         blueprints = kept_blueprints(store, partition)
-        register_phase2_roles(config.simulated_phase2)
+        simulated = SimulatedBackend({partition.domain: environment}, config.simulated_phase1, config.simulated_phase2)
         call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                    asset="trajectories")
-        with llm.bind(config.llm, store, call_context) as client:
+        with llm.bind(config.llm, store, call_context, simulated) as client:
             result = run_phase2(blueprints, environment, client, config.phase2, domain=partition.domain)
         config_hash = config.fingerprint()
         store.replace_partition(partition.domain, partition.batch, [
@@ -193,10 +193,11 @@ def build_phase2_assets(partitions_def: dg.PartitionsDefinition, retry_policy: d
         metadata: dict[str, object] = {"tasks": len(blueprints), "agent": label}
         if evaluation.enabled and blueprints:
             environment, _ = environment_for(pipeline_config, partition.domain)
-            register_phase2_roles(config.simulated_phase2)
+            simulated = SimulatedBackend({partition.domain: environment}, config.simulated_phase1,
+                                         config.simulated_phase2)
             call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                        asset="passk_evaluation")
-            with llm.bind(settings, store, call_context) as client:
+            with llm.bind(settings, store, call_context, simulated) as client:
                 result = run_passk_evaluation(blueprints, environment, client, evaluation.k, label,
                                               settings=config.phase2, domain=partition.domain)
             rows = passk_result_rows(result.results)
