@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from apigen_pipeline.llm.tokens import estimate_tokens, json_text
-from apigen_pipeline.llm.types import ChatMessage, LLMRequest, LLMResponse, ToolCallData, ToolSchema
+from apigen_pipeline.llm.types import ChatMessage, LLMRequest, LLMResponse, ToolCallData
 from apigen_pipeline.simulated.faults import FaultInjector, FaultKind
 from apigen_pipeline.simulated.prompt_json import GroundingIndex, extract_json_blocks
 from apigen_pipeline.simulated.schema_values import value_for_schema
@@ -65,9 +65,6 @@ class SimulationContext:
     @property
     def system_text(self) -> str | None:
         return _last_content(self.request.messages, "system")
-
-    def tool(self, name: str) -> ToolSchema | None:
-        return next((tool for tool in self.request.tools if tool.name == name), None)
 
     # -- building answers ------------------------------------------------------------------------
     def value_for_schema(self, schema: Mapping[str, Any] | bool, name: str | None = None) -> Any:

@@ -1,12 +1,12 @@
 """Answer helpers the Phase 1 roles share: one JSON reply (garbled at the `invalid_json` rate), one
-blueprint-fault draw, and the prompt text they read."""
+blueprint-fault draw."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from apigen_pipeline.llm.types import LLMRequest, LLMResponse
+from apigen_pipeline.llm.types import LLMResponse
 from apigen_pipeline.simulated.context import SimulationContext
 from apigen_pipeline.simulated.faults import FaultKind
 from apigen_pipeline.simulated.generic import garble_json
@@ -22,7 +22,3 @@ def json_answer(ctx: SimulationContext, value: Any) -> LLMResponse:
     if ctx.fires(FaultKind.INVALID_JSON):
         text = garble_json(text, ctx.fault_rng)
     return LLMResponse(text=text, finish_reason="stop")
-
-
-def user_text(request: LLMRequest) -> str:
-    return next((m.content or "" for m in reversed(request.messages) if m.role == "user"), "")

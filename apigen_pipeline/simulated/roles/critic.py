@@ -34,7 +34,7 @@ def critic_score(instruction: str, conversation: list[dict[str, str]], candidate
 
 
 def critic_handler(request: LLMRequest, ctx: SimulationContext, critic_miss: float) -> LLMResponse | None:
-    text = next((m.content or "" for m in reversed(request.messages) if m.role == "user"), "")
+    text = ctx.last_user_text or ""
     instruction, conversation, candidate = (tagged_text(text, tag) for tag in ("instruction", "conversation",
                                                                                "candidate"))
     if instruction is None or candidate is None:

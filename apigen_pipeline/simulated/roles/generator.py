@@ -22,13 +22,13 @@ from apigen_pipeline.simulated.context import SimulationContext
 from apigen_pipeline.simulated.faults import FaultKind
 from apigen_pipeline.simulated.generic import break_arguments
 from apigen_pipeline.simulated.rates import Phase1SimulationRates
-from apigen_pipeline.simulated.roles.answers import draw, json_answer, user_text
+from apigen_pipeline.simulated.roles.answers import draw, json_answer
 from apigen_pipeline.simulated.roles.instruction import QUESTION_PREFIX, render_instruction
 
 
 def generator_handler(request: LLMRequest, ctx: SimulationContext, rates: Phase1SimulationRates,
                       environments: Mapping[str, Environment]) -> LLMResponse | None:
-    text = user_text(request)
+    text = ctx.last_user_text or ""
     context = tagged_json(text, "context")
     environment = environments.get(context.get("domain", "")) if isinstance(context, dict) else None
     if environment is None or environment.plugin.propose_actions is None:

@@ -12,7 +12,7 @@ from apigen_pipeline.phase1.models import CRITERIA
 from apigen_pipeline.phase1.prompts import tagged_json
 from apigen_pipeline.simulated.context import SimulationContext
 from apigen_pipeline.simulated.faults import FaultKind
-from apigen_pipeline.simulated.roles.answers import json_answer, user_text
+from apigen_pipeline.simulated.roles.answers import json_answer
 from apigen_pipeline.simulated.roles.instruction import QUESTION_PREFIX, id_like, identity_sentence, spoken
 
 
@@ -47,7 +47,7 @@ def judge_scores(blueprint: Mapping[str, Any], context: Mapping[str, Any],
 
 def judge_handler(request: LLMRequest, ctx: SimulationContext,
                   environments: Mapping[str, Environment]) -> LLMResponse | None:
-    text = user_text(request)
+    text = ctx.last_user_text or ""
     blueprint, context = tagged_json(text, "blueprint"), tagged_json(text, "context")
     if not isinstance(blueprint, dict) or not isinstance(context, dict):
         return None

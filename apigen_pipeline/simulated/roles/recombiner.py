@@ -5,7 +5,7 @@ from __future__ import annotations
 from apigen_pipeline.llm.types import LLMRequest, LLMResponse
 from apigen_pipeline.phase1.prompts import tagged_json
 from apigen_pipeline.simulated.context import SimulationContext
-from apigen_pipeline.simulated.roles.answers import json_answer, user_text
+from apigen_pipeline.simulated.roles.answers import json_answer
 from apigen_pipeline.simulated.roles.instruction import (
     FALLBACK_LINE,
     QUESTION_PREFIX,
@@ -15,7 +15,7 @@ from apigen_pipeline.simulated.roles.instruction import (
 
 
 def recombiner_handler(request: LLMRequest, ctx: SimulationContext) -> LLMResponse | None:
-    text = user_text(request)
+    text = ctx.last_user_text or ""
     context, sources = tagged_json(text, "context"), tagged_json(text, "blueprints")
     if not isinstance(context, dict) or not isinstance(sources, list):
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apigen_pipeline.llm.types import LLMRequest, LLMResponse
 from apigen_pipeline.phase1.prompts import tagged_json
 from apigen_pipeline.simulated.context import SimulationContext
-from apigen_pipeline.simulated.roles.answers import json_answer, user_text
+from apigen_pipeline.simulated.roles.answers import json_answer
 
 _PLAN_BY_STAGE = {
     "generation": "Reply with exactly one valid JSON object in the required format.",
@@ -16,7 +16,7 @@ _PLAN_BY_STAGE = {
 
 
 def summarizer_handler(request: LLMRequest, ctx: SimulationContext) -> LLMResponse | None:
-    errors = tagged_json(user_text(request), "errors")
+    errors = tagged_json(ctx.last_user_text or "", "errors")
     if not isinstance(errors, list):
         return None
     steps = []
