@@ -39,9 +39,11 @@ def _stats(values: Sequence[int]) -> dict[str, float]:
     return {"mean": round(sum(values) / len(values), 4), "min": min(values), "max": max(values)}
 
 
-def dataset_card(domain: str, batch: str, lineage: Sequence[Mapping[str, Any]], info: DatasetCardInfo
-                 ) -> dict[str, Any]:
+def dataset_card(domain: str, batch: str, lineage: Sequence[Mapping[str, Any]], info: DatasetCardInfo,
+                 dropped_by_reason: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """`dropped_by_reason`: kept trajectories the exporter did not write (a trainer could not use them)."""
     rows = len(lineage)
+    dropped = dict(sorted((dropped_by_reason or {}).items()))
     return {
         "dataset": info.dataset_name,
         "partition": {"domain": domain, "batch": batch},
@@ -49,6 +51,8 @@ def dataset_card(domain: str, batch: str, lineage: Sequence[Mapping[str, Any]], 
         "not_for_training": info.simulated,
         "backend": info.backend,
         "rows": rows,
+        "rows_dropped": sum(dropped.values()),
+        "dropped_by_reason": dropped,
         "rows_per_domain": dict(sorted(Counter(str(r["domain"]) for r in lineage).items())),
         "blueprints": len({r["blueprint_id"] for r in lineage}),
         "turns": _stats([int(r["turns"]) for r in lineage]),
@@ -87,6 +91,13 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "",
         "## Rows per domain", "", "| domain | rows |", "|---|---|",
         *(f"| {domain} | {count} |" for domain, count in card["rows_per_domain"].items()),
+        "",
+        "## Rows left out", "",
+        "Verified trajectories a trainer could not use (no human turn, no tool call, not ending on an agent "
+        "reply, a blueprint write not made, or a format validator's rejection) are not written.", "",
+        "| reason | rows |", "|---|---|",
+        *(f"| {reason} | {count} |" for reason, count in card["dropped_by_reason"].items()),
+        f"| total | {card['rows_dropped']} |",
         "",
         "## Conversation statistics", "", "| | mean | min | max |", "|---|---|---|---|",
         *(f"| {name.replace('_', ' ')} | {card[name]['mean']} | {card[name]['min']} | {card[name]['max']} |"

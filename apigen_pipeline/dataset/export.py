@@ -5,7 +5,8 @@ Layout under the target (one partition = one domain x batch):
     openai/<domain>/<batch>.{jsonl,parquet}      OpenAI chat fine-tuning examples: messages, tools
     lineage/<domain>/<batch>.{jsonl,parquet}     trajectory id, blueprint id, domain, batch, scores ...
     cards/<domain>/<batch>.{md,json}             the dataset card
-Row i of every file is the same trajectory (sorted by trajectory id). Identical inputs give
+Only rows a trainer can use are written (`admission`): the others are dropped and counted by reason in
+the manifest and the card. Row i of every file is the same trajectory (sorted by trajectory id). Identical inputs give
 byte-identical files: no timestamps or run ids inside, JSON with sorted keys, fixed Parquet schemas.
 In OpenAI Parquet files `tools` is a JSON string (tool parameter schemas differ in shape).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,9 +24,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
+from apigen_pipeline.dataset.admission import DroppedRow, drop_reason
 from apigen_pipeline.dataset.card import DatasetCardInfo, card_json, card_markdown, dataset_card
 from apigen_pipeline.dataset.formats import openai_example, sharegpt_row, training_messages
-from apigen_pipeline.dataset.targets import ExportTarget
+from apigen_pipeline.dataset.targets import ExportTarget, export_path
 from apigen_pipeline.llm.types import ToolSchema
 from apigen_pipeline.phase1.models import AcceptedBlueprint
 from apigen_pipeline.phase2.models import TrajectoryAttempt
@@ -60,6 +63,7 @@ class ExportSource(FrozenModel):
     batch: str
     system_text: str
     tools: list[ToolSchema]
+    write_tools: list[str]  # the environment's write tools: a row must make its blueprint's writes
 
 
 class ExportedFile(BaseModel):
@@ -79,6 +83,8 @@ class ExportManifest(BaseModel):
     rows: int
     files: list[ExportedFile] = Field(default_factory=list)
     card: dict[str, Any] = Field(default_factory=dict)
+    dropped_by_reason: dict[str, int] = Field(default_factory=dict)  # kept trajectories not written, by reason
+    dropped: list[DroppedRow] = Field(default_factory=list)
 
     def file(self, relative_path: str) -> ExportedFile | None:
         return next((f for f in self.files if f.relative_path == relative_path), None)
@@ -118,26 +124,38 @@ def lineage_row(index: int, attempt: TrajectoryAttempt, source: ExportSource,
 
 
 def export_dataset(trajectories: Sequence[TrajectoryAttempt], source: ExportSource, card_info: DatasetCardInfo,
-                   target: ExportTarget, blueprints: Mapping[str, AcceptedBlueprint] | None = None
-                   ) -> ExportManifest:
-    """Write the partition's kept trajectories (others are ignored) in every format, plus lineage and card."""
+                   target: ExportTarget, blueprints: Mapping[str, AcceptedBlueprint]) -> ExportManifest:
+    """Write the partition's kept trajectories (others are ignored) that a trainer can use, in every format,
+    plus lineage and card. `blueprints` maps blueprint id -> blueprint (a row must make its writes)."""
     kept = sorted((t for t in trajectories if t.kept), key=lambda t: t.trajectory_id)
-    blueprints = blueprints or {}
-    sharegpt = [sharegpt_row(t.messages, source.system_text, source.tools) for t in kept]
-    openai = [openai_example(t.messages, source.system_text, source.tools) for t in kept]
-    lineage = [lineage_row(i, t, source, blueprints.get(t.blueprint_id)) for i, t in enumerate(kept)]
-    card = dataset_card(source.domain, source.batch, lineage, card_info)
-    stem = f"{source.domain}/{source.batch}"
+    admitted: list[tuple[TrajectoryAttempt, dict[str, Any], dict[str, Any]]] = []
+    dropped: list[DroppedRow] = []
+    for attempt in kept:
+        sharegpt = sharegpt_row(attempt.messages, source.system_text, source.tools)
+        openai = openai_example(attempt.messages, source.system_text, source.tools)
+        refusal = drop_reason(attempt, blueprints.get(attempt.blueprint_id), source.write_tools, sharegpt, openai)
+        if refusal is None:
+            admitted.append((attempt, sharegpt, openai))
+        else:
+            dropped.append(DroppedRow(trajectory_id=attempt.trajectory_id, blueprint_id=attempt.blueprint_id,
+                                      reason=refusal[0], problems=refusal[1]))
+    dropped_by_reason = dict(sorted(Counter(d.reason for d in dropped).items()))
+    lineage = [lineage_row(i, t, source, blueprints.get(t.blueprint_id)) for i, (t, _, _) in enumerate(admitted)]
+    card = dataset_card(source.domain, source.batch, lineage, card_info, dropped_by_reason)
+    sharegpt_rows = [row for _, row, _ in admitted]
+    openai_rows = [example for _, _, example in admitted]
     payloads: list[tuple[str, bytes]] = [
-        (f"apigen_mt/{stem}.jsonl", jsonl_bytes(sharegpt)),
-        (f"apigen_mt/{stem}.parquet", parquet_bytes(sharegpt, SHAREGPT_SCHEMA)),
-        (f"openai/{stem}.jsonl", jsonl_bytes(openai)),
-        (f"openai/{stem}.parquet", parquet_bytes([_openai_parquet_row(e) for e in openai], OPENAI_PARQUET_SCHEMA)),
-        (f"lineage/{stem}.jsonl", jsonl_bytes(lineage)),
-        (f"lineage/{stem}.parquet", parquet_bytes(lineage, LINEAGE_SCHEMA)),
-        (f"cards/{stem}.json", card_json(card)),
-        (f"cards/{stem}.md", card_markdown(card).encode()),
+        (export_path("apigen_mt", source.domain, source.batch, "jsonl"), jsonl_bytes(sharegpt_rows)),
+        (export_path("apigen_mt", source.domain, source.batch, "parquet"), parquet_bytes(sharegpt_rows, SHAREGPT_SCHEMA)),
+        (export_path("openai", source.domain, source.batch, "jsonl"), jsonl_bytes(openai_rows)),
+        (export_path("openai", source.domain, source.batch, "parquet"),
+         parquet_bytes([_openai_parquet_row(e) for e in openai_rows], OPENAI_PARQUET_SCHEMA)),
+        (export_path("lineage", source.domain, source.batch, "jsonl"), jsonl_bytes(lineage)),
+        (export_path("lineage", source.domain, source.batch, "parquet"), parquet_bytes(lineage, LINEAGE_SCHEMA)),
+        (export_path("cards", source.domain, source.batch, "json"), card_json(card)),
+        (export_path("cards", source.domain, source.batch, "md"), card_markdown(card).encode()),
     ]
     files = [ExportedFile(relative_path=path, location=target.write_bytes(path, data),
                           sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data)) for path, data in payloads]
-    return ExportManifest(domain=source.domain, batch=source.batch, rows=len(kept), files=files, card=card)
+    return ExportManifest(domain=source.domain, batch=source.batch, rows=len(admitted), files=files, card=card,
+                          dropped_by_reason=dropped_by_reason, dropped=dropped)

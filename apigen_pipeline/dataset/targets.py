@@ -1,7 +1,8 @@
 """Where exported files go: an abstract target with `write_bytes(relative_path, data)`.
 
 `LocalTarget` writes under a directory; `S3Target` puts objects with a boto3-style S3 client (the Dagster
-shell passes dagster-aws `S3Resource`'s client), so the exporter never imports an S3 library.
+shell passes dagster-aws `S3Resource`'s client), so the exporter never imports an S3 library. Both read
+back (`read_bytes`) so a written export can be re-validated from its stored bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ class ExportTarget(Protocol):
     def write_bytes(self, relative_path: str, data: bytes) -> str:
         """Store `data` at `relative_path` (POSIX, relative); return where it went (a path or URI)."""
         ...
+
+    def read_bytes(self, relative_path: str) -> bytes | None:
+        """The bytes stored at `relative_path`, or None when nothing is there (re-validation reads back)."""
+        ...
+
+
+def export_path(folder: str, domain: str, batch: str, extension: str) -> str:
+    """Where one partition's file of one kind goes: `<folder>/<domain>/<batch>.<extension>`."""
+    return f"{folder}/{domain}/{batch}.{extension}"
 
 
 def _checked(relative_path: str) -> str:
@@ -35,6 +45,10 @@ class LocalTarget:
         temporary.replace(path)  # readers never see a half-written file
         return str(path)
 
+    def read_bytes(self, relative_path: str) -> bytes | None:
+        path = self.directory / _checked(relative_path)
+        return path.read_bytes() if path.is_file() else None
+
 
 class S3Target:
     def __init__(self, client: Any, bucket: str, prefix: str = ""):
@@ -50,3 +64,20 @@ class S3Target:
         key = self.key_for(relative_path)
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
         return f"s3://{self.bucket}/{key}"
+
+    def read_bytes(self, relative_path: str) -> bytes | None:
+        key = self.key_for(relative_path)
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except Exception as error:
+            if _is_missing(error):
+                return None
+            raise
+        return response["Body"].read()
+
+
+def _is_missing(error: Exception) -> bool:
+    """boto3's ClientError for an absent key (its error classes are made per client, so read the code)."""
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code in ("NoSuchKey", "404", "NotFound")

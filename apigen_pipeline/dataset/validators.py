@@ -10,14 +10,25 @@ has string content and/or `tool_calls`, each {id, type: "function", function: {n
 `tool` messages right after it, one per call id (`tool_call_id`); at least one assistant message;
 `tools`, when present, is a list of {type: "function", function: {name, description?, parameters}}
 with unique names matching ^[a-zA-Z0-9_-]{1,64}$ and object parameter schemas; calls name listed tools.
+
+Rules of this dataset on top of the formats (a tool-use training example a trainer can learn from):
+at least one human/user turn, at least one function call, and the example ends on an agent reply
+(a `gpt` turn; an assistant message with text and no tool calls).
+
+Whole files: `validate_jsonl_file` and `validate_parquet_file` read the bytes back and validate every row;
+a file with no rows is a problem (an empty export teaches nothing and usually hides a failure upstream).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 _FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 OPENAI_ROLES = ("system", "user", "assistant", "tool")
@@ -107,6 +118,20 @@ def validate_openai_example(example: Any) -> list[str]:
         problems.append(f"messages: tool calls {open_calls} are never answered")
     if assistants == 0:
         problems.append("messages: at least one assistant message is required")
+    return problems + _openai_training_problems(messages)
+
+
+def _openai_training_problems(messages: list[Any]) -> list[str]:
+    dicts = [m for m in messages if isinstance(m, dict)]
+    problems = []
+    if not any(m.get("role") == "user" for m in dicts):
+        problems.append("messages: at least one user message is required")
+    if not any(m.get("role") == "assistant" and m.get("tool_calls") for m in dicts):
+        problems.append("messages: at least one assistant tool call is required")
+    last = messages[-1]
+    if not (isinstance(last, dict) and last.get("role") == "assistant" and not last.get("tool_calls")
+            and isinstance(last.get("content"), str) and last["content"].strip()):
+        problems.append("messages: the example must end on an assistant reply (text, no tool calls)")
     return problems
 
 
@@ -192,4 +217,77 @@ def validate_sharegpt_row(row: Any) -> list[str]:
                 problems.append(f"{where}: a function_call must be followed by an observation")
         elif turn["from"] == "observation" and previous != "function_call":
             problems.append(f"{where}: an observation must follow a function_call (exactly one per call)")
+    return problems + _sharegpt_training_problems(conversations)
+
+
+def _sharegpt_training_problems(conversations: list[Any]) -> list[str]:
+    roles = [turn.get("from") if isinstance(turn, Mapping) else None for turn in conversations]
+    problems = []
+    if "human" not in roles:
+        problems.append("conversations: at least one human turn is required")
+    if "function_call" not in roles:
+        problems.append("conversations: at least one function_call is required")
+    last = conversations[-1]
+    if roles[-1] != "gpt" or not isinstance(last.get("value"), str) or not last["value"].strip():
+        problems.append("conversations: the row must end on a gpt reply")
     return problems
+
+
+RowValidator = Callable[[Any], list[str]]
+
+
+def row_problems(rows: list[Any], validate_row: RowValidator, name: str) -> list[str]:
+    if not rows:
+        return [f"{name}: no rows"]
+    return [f"{name}: row {index}: {problem}" for index, row in enumerate(rows) for problem in validate_row(row)]
+
+
+def jsonl_rows(data: bytes, name: str) -> tuple[list[Any], list[str]]:
+    """The rows of a JSONL file and the lines that do not parse (each a problem)."""
+    rows, problems = [], []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return [], [f"{name}: not UTF-8 ({error})"]
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            problems.append(f"{name}: line {number}: blank line")
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            problems.append(f"{name}: line {number}: not JSON ({error.msg})")
+    return rows, problems
+
+
+def parquet_rows(data: bytes, name: str) -> tuple[list[Any], list[str]]:
+    """The rows of a Parquet file as Python objects, or the reason it cannot be read."""
+    try:
+        return pq.read_table(io.BytesIO(data)).to_pylist(), []
+    except (pa.ArrowException, OSError) as error:
+        return [], [f"{name}: not a readable Parquet file ({error})"]
+
+
+def validate_jsonl_file(data: bytes, validate_row: RowValidator, name: str = "file") -> list[str]:
+    rows, problems = jsonl_rows(data, name)
+    return problems + row_problems(rows, validate_row, name)
+
+
+def validate_parquet_file(data: bytes, validate_row: RowValidator, name: str = "file",
+                          to_row: Callable[[dict[str, Any]], Any] = lambda row: row) -> list[str]:
+    """`to_row` turns a Parquet record back into the format's row (Parquet has no optional struct fields)."""
+    rows, problems = parquet_rows(data, name)
+    return problems + row_problems([to_row(row) for row in rows], validate_row, name)
+
+
+def openai_row_from_parquet(record: dict[str, Any]) -> Any:
+    """An OpenAI Parquet record as the JSON example: `tools` decoded, fields Parquet filled with null dropped."""
+    tools = record.get("tools")
+    try:
+        decoded = json.loads(tools) if isinstance(tools, str) else tools
+    except json.JSONDecodeError:
+        decoded = tools  # left as it is: the validator names it
+    messages = record.get("messages")
+    if isinstance(messages, list):
+        messages = [{k: v for k, v in m.items() if v is not None} if isinstance(m, dict) else m for m in messages]
+    return {**record, "tools": decoded, "messages": messages}

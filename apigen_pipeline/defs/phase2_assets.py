@@ -159,9 +159,10 @@ def build_phase2_assets(partitions_def: dg.PartitionsDefinition, retry_policy: d
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
         source = ExportSource(domain=partition.domain, batch=partition.batch,
                               system_text=agent_system_text(environment, partition.domain, config.phase2.prompts.agent),
-                              tools=agent_tools(environment))
+                              tools=agent_tools(environment), write_tools=environment.write_tools)
         target, location = _export_target(config.export.target, store, s3)
-        manifest = export_dataset(attempts, source, card, target)
+        manifest = export_dataset(attempts, source, card, target,
+                                  {b.blueprint_id: b for b in kept_blueprints(store, partition)})
         return dg.MaterializeResult(metadata={
             "dagster/row_count": manifest.rows,
             "location": location,

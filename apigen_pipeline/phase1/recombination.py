@@ -4,7 +4,9 @@ Actions and outputs are concatenated (a repeated identical read, such as authent
 time, is dropped), the result is re-executed on a fresh database and re-checked against the policy
 (earlier steps change the state later steps see, so a combination can fail where its parts passed),
 the recombiner role writes one instruction, and the committee and acceptance rule decide as for
-simple blueprints. Failures are kept as attempts with their reasons; accepted ones link their sources.
+simple blueprints. The format rules apply twice: to the combined actions first (the union of the
+sources' context tools, see `group_scope`), then to the recombiner's instruction (placeholder, length).
+Failures are kept as attempts with their reasons; accepted ones link their sources.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from apigen_pipeline.phase1.models import (
 from apigen_pipeline.phase1.prompts import judge_context, recombiner_request
 from apigen_pipeline.phase1.settings import Phase1Config, RecombinationConfig
 from apigen_pipeline.phase1.timed_client import TimedClient
+from apigen_pipeline.phase1.validation.format import check_instruction, check_scope
 from apigen_pipeline.phase1.validation.generation import llm_failure_verdict, parsed_reply
+from apigen_pipeline.phase1.validation.scope import ToolScope
 from apigen_pipeline.phase1.validation.staged import StagedValidation, validate_blueprint
 
 
@@ -75,6 +79,22 @@ def combine(sources: Sequence[AcceptedBlueprint], environment: Environment, drop
     return Blueprint(instruction=instruction, actions=actions, outputs=outputs)
 
 
+def group_scope(sources: Sequence[AcceptedBlueprint], contexts_by_id: Mapping[str, TaskContext],
+                environment: Environment) -> ToolScope:
+    """The union of the sources' context tools. A source whose context is not given contributes the tools
+    of its own actions, which were checked against that context when it was accepted."""
+    scopes = []
+    for source in sources:
+        context = contexts_by_id.get(source.context_id)
+        if context is not None:
+            scopes.append(ToolScope.of_context(context))
+            continue
+        names = frozenset(a.name for a in source.blueprint.actions)
+        scopes.append(ToolScope(tools=names, write_tools=frozenset(
+            n for n in names if (spec := environment.tool_spec(n)) is not None and spec.kind == "write")))
+    return ToolScope.union(scopes)
+
+
 def group_id(sources: Sequence[AcceptedBlueprint]) -> str:
     digest = hashlib.sha256("|".join(s.blueprint_id for s in sources).encode()).hexdigest()[:12]
     return f"rc-{digest}"
@@ -101,7 +121,9 @@ def recombine(sources: Sequence[AcceptedBlueprint], contexts_by_id: Mapping[str,
     candidates = []
     for group in plan_groups(sources, settings, domain):
         combined = combine(group, environment, settings.drop_repeated_reads)
-        staged = validate_blueprint(combined, environment)
+        in_scope = check_scope(combined.actions, environment, group_scope(group, contexts_by_id, environment))
+        staged = (validate_blueprint(combined, environment, [in_scope]) if in_scope.passed
+                  else StagedValidation(blueprint=combined, verdicts=[in_scope]))
         context, judge_view = _views(group, contexts_by_id, domain)
         candidates.append(_Candidate(group_id(group), group, staged, context, judge_view, list(staged.verdicts), [],
                                      combined))
@@ -116,6 +138,7 @@ def recombine(sources: Sequence[AcceptedBlueprint], contexts_by_id: Mapping[str,
         if verdict.passed:
             instruction = str(parsed_reply(result)["instruction"]).strip()
             candidate.blueprint = candidate.blueprint.model_copy(update={"instruction": instruction})
+            candidate.verdicts.append(check_instruction(instruction, config.validity))
     judged = [c for c in writable if c.verdicts[-1].passed]
     subjects = [JudgeSubject(subject_id=f"{c.group_id}-r0", round=0, blueprint=c.blueprint, context=c.judge_view,
                              diff_text=c.staged.execution.diff_text if c.staged.execution else "")

@@ -37,6 +37,7 @@ from apigen_pipeline.phase1.stats import phase1_stats
 from apigen_pipeline.phase1.timed_client import TimedClient
 from apigen_pipeline.phase1.validation.execution import ExecutionOutcome
 from apigen_pipeline.phase1.validation.generation import check_generation
+from apigen_pipeline.phase1.validation.scope import ToolScope
 from apigen_pipeline.phase1.validation.staged import validate_payload
 
 
@@ -152,7 +153,7 @@ def _generate_and_validate(active: list[_ContextState], round_index: int, enviro
             drafts.append(_Draft(state, round_index, request.prompt_version or "", None, [generation], None,
                                  [result.request_key]))
             continue
-        staged = validate_payload(payload, environment)
+        staged = validate_payload(payload, environment, ToolScope.of_context(state.context), config.validity)
         drafts.append(_Draft(state, round_index, request.prompt_version or "", staged.blueprint,
                              [generation, *staged.verdicts], staged.execution, [result.request_key],
                              payload=payload))

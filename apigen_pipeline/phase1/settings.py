@@ -49,6 +49,27 @@ class DedupConfig(FrozenModel):
     near_duplicate_jaccard: float = Field(default=0.9, gt=0.0, le=1.0)
 
 
+class ValidityConfig(FrozenModel):
+    """Deterministic checks of the format stage, before execution and any judge. Besides these, every
+    action must use a tool of its context and the blueprint needs at least one write among the context's
+    sampled write tools (not configurable: without a write, Phase 2 has no state to verify against)."""
+
+    # Shorter than any brief that says who the user is and what they want ("You are X; cancel order Y.").
+    min_instruction_chars: int = Field(default=30, ge=1)
+    # A whole instruction equal to one of these (case-insensitive, surrounding punctuation and whitespace
+    # ignored) is a placeholder; so is one with no letter or digit at all ("...", "???").
+    placeholder_instructions: list[str] = Field(default_factory=lambda: [
+        "placeholder", "instruction", "the instruction", "your instruction", "task", "todo", "tbd", "n/a",
+        "none", "null", "test", "example", "string", "text", "...", "<text>", "<instruction>"])
+    # Text that marks a template never filled in, anywhere in the instruction (case-insensitive, on word
+    # boundaries).
+    placeholder_markers: list[str] = Field(default_factory=lambda: [
+        "placeholder", "lorem ipsum", "todo", "tbd", "fixme", "<instruction>", "{instruction}", "[instruction]",
+        "insert instruction", "instruction here", "your task here"])
+    # An unfilled template slot such as "{user_id}" or "<order id>" makes the instruction a placeholder.
+    reject_template_slots: bool = True
+
+
 DEFAULT_FEEDBACK_ROUNDS: dict[str, int] = {"retail": 3, "airline": 5}
 
 
@@ -74,6 +95,7 @@ class Phase1Config(FrozenModel):
     prompts: PromptVersions = PromptVersions()
     recombination: RecombinationConfig = RecombinationConfig()
     dedup: DedupConfig = DedupConfig()
+    validity: ValidityConfig = ValidityConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Phase1Config:

@@ -6,8 +6,9 @@
   fields that differ; when the user ended the conversation and the agent's changes are a strict part of
   the expected ones (writes missing, none wrong), the reason is `user_stopped_before_write` (a known
   simulator weakness worth counting apart).
-- `OutputEvaluator`: every expected output must appear in some agent reply, case-insensitively, with
-  commas removed from the agent's text (so "1,044.45" in a reply matches the output "1044.45").
+- `OutputEvaluator`: every expected output must appear in some agent reply, both sides normalized the
+  same way (case, currency symbols, thousands separators, trailing decimal zeros) and numbers and ids
+  matched on token boundaries (`phase2.output_match`): "1,044.45" matches "$1044.45", "2" is not in "12".
 Both state and outputs must hold for a verified trajectory.
 """
 
@@ -27,6 +28,7 @@ from apigen_pipeline.phase2.models import (
     FailureReason,
     TrajectoryMessage,
 )
+from apigen_pipeline.phase2.output_match import output_present
 
 
 @dataclass(frozen=True)
@@ -102,15 +104,6 @@ class StateEvaluator:
         return CheckResult(check=self.check, passed=False, reason=reason, details={
             "expected_hash": expected.state_hash, "actual_hash": actual_hash, "diff": diff.to_json(),
             "diff_text": diff.render(), "writes_made": writes_made, "writes_expected": expected.write_calls})
-
-
-def normalized_agent_text(text: str) -> str:
-    return text.lower().replace(",", "")
-
-
-def output_present(output: str, agent_texts: Sequence[str]) -> bool:
-    needle = output.lower()
-    return any(needle in normalized_agent_text(text) for text in agent_texts)
 
 
 class OutputEvaluator:

@@ -32,7 +32,7 @@ def phase2_result(environment: Environment, blueprints: list[AcceptedBlueprint])
 @pytest.fixture(scope="session")
 def source(environment: Environment) -> ExportSource:
     return ExportSource(domain="mockshop", batch="2026-01-01", system_text=agent_system_text(environment, "mockshop", "v1"),
-                        tools=agent_tools(environment))
+                        tools=agent_tools(environment), write_tools=environment.write_tools)
 
 
 @pytest.fixture(scope="session")

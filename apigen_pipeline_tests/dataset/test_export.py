@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ import pytest
 
 from apigen_pipeline.dataset.card import NOT_FOR_TRAINING, DatasetCardInfo
 from apigen_pipeline.dataset.export import ExportManifest, ExportSource, export_dataset
+from apigen_pipeline.dataset.revalidate import revalidate_export
 from apigen_pipeline.dataset.targets import LocalTarget, S3Target
 from apigen_pipeline.dataset.validators import validate_openai_example, validate_sharegpt_row
 from apigen_pipeline.environments.base import Environment, ToolError
@@ -160,17 +162,40 @@ class _FakeS3:
         self.objects[(Bucket, Key)] = Body
         return {}
 
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+        if (Bucket, Key) not in self.objects:
+            raise _NoSuchKey()
+        return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
+
+
+class _NoSuchKey(Exception):
+    """What boto3 raises for an absent key: a ClientError whose response names the code."""
+
+    response = {"Error": {"Code": "NoSuchKey"}}
+
 
 def test_s3_target_puts_objects_under_the_prefix(tmp_path: Path, phase2_result: Phase2Result, source: ExportSource,
                                                  card_info: DatasetCardInfo, blueprints: list[AcceptedBlueprint]) -> None:
     client = _FakeS3()
-    manifest = export_dataset(phase2_result.attempts, source, card_info, S3Target(client, "bucket", "/datasets/v1/"))
+    manifest = export_dataset(phase2_result.attempts, source, card_info, S3Target(client, "bucket", "/datasets/v1/"),
+                              {b.blueprint_id: b for b in blueprints})
     local = _export(phase2_result, source, card_info, tmp_path, blueprints)
     assert sorted(key for _, key in client.objects) == sorted(f"datasets/v1/{f.relative_path}" for f in manifest.files)
     assert manifest.files[0].location.startswith("s3://bucket/datasets/v1/")
     shared = "apigen_mt/mockshop/2026-01-01.parquet"
     assert client.objects[("bucket", f"datasets/v1/{shared}")] == (tmp_path / shared).read_bytes()
     assert local.rows == manifest.rows
+
+
+def test_an_s3_export_re_validates_from_the_stored_objects(phase2_result: Phase2Result, source: ExportSource,
+                                                           card_info: DatasetCardInfo,
+                                                           blueprints: list[AcceptedBlueprint]) -> None:
+    client = _FakeS3()
+    target = S3Target(client, "bucket", "datasets")
+    export_dataset(phase2_result.attempts, source, card_info, target, {b.blueprint_id: b for b in blueprints})
+    assert revalidate_export(target, "mockshop", "2026-01-01") == []
+    del client.objects[("bucket", "datasets/lineage/mockshop/2026-01-01.jsonl")]
+    assert revalidate_export(target, "mockshop", "2026-01-01") == ["lineage/mockshop/2026-01-01.jsonl: missing"]
 
 
 def test_targets_refuse_paths_that_leave_them(tmp_path: Path) -> None:

@@ -11,6 +11,9 @@ from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.client import DirectClient
 from apigen_pipeline.llm.types import ErrorKind, LLMRequest, LLMResponse, LLMResult, request_key
 from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig, TaskContext
+from apigen_pipeline.phase1.settings import ValidityConfig
+from apigen_pipeline.phase1.validation.scope import ToolScope
+from apigen_pipeline.phase1.validation.staged import StagedValidation, validate_payload
 from apigen_pipeline.simulated import FaultRates, Phase1SimulationRates, SimulatedBackend, SimulatedProvider
 
 MOCK = "apigen_pipeline_tests.mock_domain:plugin"
@@ -18,6 +21,17 @@ MOCK = "apigen_pipeline_tests.mock_domain:plugin"
 
 def mock_environment() -> Environment:
     return load_environment(MOCK)
+
+
+def environment_scope(environment: Environment) -> ToolScope:
+    """Every tool of the environment: for tests of the later stages, whose subject is not the context."""
+    return ToolScope(tools=frozenset(spec.name for spec in environment.tool_specs),
+                     write_tools=frozenset(environment.write_tools))
+
+
+def validate_in_environment(payload: Any, environment: Environment) -> StagedValidation:
+    """`validate_payload` with the whole environment in scope and the default validity rules."""
+    return validate_payload(payload, environment, environment_scope(environment), ValidityConfig())
 
 
 def mock_contexts(count: int, batch: str = "b1", environment: Environment | None = None) -> list[TaskContext]:

@@ -21,8 +21,9 @@ from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.phase1.validation.execution import ExecutionOutcome
 from apigen_pipeline.phase1.validation.policy import check_policy
-from apigen_pipeline.phase1.validation.staged import StagedValidation, validate_payload
+from apigen_pipeline.phase1.validation.staged import StagedValidation
 from apigen_pipeline_tests.environments.airline.finders import find_reservation
+from apigen_pipeline_tests.phase1.helpers import validate_in_environment
 from apigen_pipeline_tests.phase1.policy_rule_cases import (
     EXECUTABLE_CASES,
     Payload,
@@ -173,13 +174,13 @@ def test_a_violating_blueprint_is_rejected_at_the_policy_stage_naming_the_rule(d
     env = _environment(domain)
     if rule in TOOL_ENFORCED_CASES[domain]:
         case = TOOL_ENFORCED_CASES[domain][rule](env)
-        compliant = validate_payload(case.compliant, env)
+        compliant = validate_in_environment(case.compliant, env)
         assert compliant.passed and compliant.execution is not None
         verdict = check_policy(case.tamper(compliant.execution), env)
     else:
         assert rule in EXECUTABLE_CASES[domain], f"{domain} policy rule '{rule}' has no case in this suite"
         cases: RuleBlueprints = EXECUTABLE_CASES[domain][rule](env)
-        staged = validate_payload(cases.violating, env)
+        staged = validate_in_environment(cases.violating, env)
         assert _stage_chain(staged) == [("format", True), ("execution", True), ("policy", False)], (
             [v.model_dump() for v in staged.verdicts])
         verdict = staged.verdicts[-1]
@@ -190,7 +191,7 @@ def test_a_violating_blueprint_is_rejected_at_the_policy_stage_naming_the_rule(d
 
 @pytest.mark.parametrize(("domain", "rule"), PLUGIN_RULES)
 def test_the_compliant_variant_passes_the_policy_stage(domain, rule):
-    staged = validate_payload(_compliant_payload(domain, rule), _environment(domain))
+    staged = validate_in_environment(_compliant_payload(domain, rule), _environment(domain))
     assert _stage_chain(staged) == [("format", True), ("execution", True), ("policy", True)], (
         [v.model_dump() for v in staged.verdicts])
 
@@ -199,7 +200,7 @@ def test_the_compliant_variant_passes_the_policy_stage(domain, rule):
 def test_a_tool_enforced_violation_is_stopped_before_the_policy_stage(domain, rule):
     """If a tool stops enforcing one of these rules, this fails: move the rule to the executable cases."""
     case = TOOL_ENFORCED_CASES[domain][rule](_environment(domain))
-    staged = validate_payload(case.attempt, _environment(domain))
+    staged = validate_in_environment(case.attempt, _environment(domain))
     assert staged.verdicts[-1].reason == case.blocked_by
     assert "policy" not in [verdict.stage for verdict in staged.verdicts]
 

@@ -1,10 +1,17 @@
 from apigen_pipeline.phase1.models import AcceptedBlueprint, ActionCall, Blueprint
-from apigen_pipeline.phase1.recombination import combine, plan_groups, recombine
+from apigen_pipeline.phase1.recombination import combine, group_scope, plan_groups, recombine
 from apigen_pipeline.phase1.runner import run_phase1
 from apigen_pipeline.phase1.settings import Phase1Config, RecombinationConfig
 from apigen_pipeline.phase1.timed_client import TimedClient
 from apigen_pipeline.phase1.validation.execution import replay
-from apigen_pipeline_tests.phase1.helpers import mock_contexts, mock_environment, simulated_client
+from apigen_pipeline.phase1.validation.format import check_scope
+from apigen_pipeline_tests.phase1.helpers import (
+    ScriptedClient,
+    all_yes,
+    mock_contexts,
+    mock_environment,
+    simulated_client,
+)
 
 AUTH = ActionCall(name="find_user", arguments={"email": "user_000@example.com"})
 
@@ -72,6 +79,50 @@ def test_recombined_blueprints_link_sources_and_re_validate():
         assert outcome.verdict.passed and outcome.state_hash == blueprint.state_hash
         assert not environment.check_policy(outcome.before, outcome.trace, outcome.after)
         attempt = next(a for a in result.attempts if a.attempt_id == blueprint.attempt_id)
-        assert [v.stage for v in attempt.verdicts] == ["execution", "policy", "generation", "committee",
-                                                       "acceptance"]
+        assert [v.stage for v in attempt.verdicts] == ["format", "execution", "policy", "generation", "format",
+                                                       "committee", "acceptance"]
         assert len(attempt.votes) == 3
+
+
+def _pending_cancel(environment):
+    db = environment.fresh_database()
+    order = next(oid for oid, o in db.records("orders") if o["status"] == "pending")
+    user = db.get("orders", order)["user_id"]
+    auth = ActionCall(name="find_user", arguments={"email": f"{user}@example.com"})
+    return user, auth, ActionCall(name="cancel_order", arguments={"order_id": order})
+
+
+def test_the_scope_of_a_combination_is_the_union_of_its_sources_contexts():
+    environment = mock_environment()
+    contexts = mock_contexts(8)
+    cancel_context = next(c for c in contexts if c.write_tools == ["cancel_order"])
+    rename_context = next(c for c in contexts if c.write_tools == ["rename_user"])
+    user, auth, cancel = _pending_cancel(environment)
+    rename = ActionCall(name="rename_user", arguments={"user_id": user, "nickname": "zed"})
+    first = source("a", user, [auth, cancel]).model_copy(update={"context_id": cancel_context.context_id})
+    second = source("b", user, [auth, rename]).model_copy(update={"context_id": rename_context.context_id})
+    by_id = {c.context_id: c for c in (cancel_context, rename_context)}
+    scope = group_scope([first, second], by_id, environment)
+    assert scope.write_tools == {"cancel_order", "rename_user"}
+    assert scope.tools == set(cancel_context.tool_names) | set(rename_context.tool_names)
+    # A source whose context is not at hand contributes its own (already checked) tools.
+    alone = group_scope([first], {}, environment)
+    assert alone.tools == {"find_user", "cancel_order"} and alone.write_tools == {"cancel_order"}
+    only_cancel = group_scope([first, first], by_id, environment)
+    verdict = check_scope(combine([first, second], environment, True).actions, environment, only_cancel)
+    assert verdict.reason == "format.write_not_sampled" and verdict.details["tool"] == "rename_user"
+
+
+def test_a_placeholder_instruction_from_the_recombiner_is_a_format_failure():
+    environment = mock_environment()
+    user, auth, cancel = _pending_cancel(environment)
+    rename = ActionCall(name="rename_user", arguments={"user_id": user, "nickname": "zed"})
+    sources = [source("a", user, [auth, cancel]), source("b", user, [auth, rename])]
+    client = ScriptedClient(lambda request: {"instruction": "<instruction>"} if request.role == "recombiner"
+                            else all_yes())
+    attempts, accepted = recombine(sources, {}, environment, TimedClient(client), Phase1Config(), "mockshop")
+    assert accepted == [] and len(attempts) == 1
+    assert [(v.stage, v.passed) for v in attempts[0].verdicts] == [
+        ("format", True), ("execution", True), ("policy", True), ("generation", True), ("format", False)]
+    assert attempts[0].failure_reason == "format.placeholder_instruction"
+    assert not any(r.role == "judge" for r in client.requests)  # no judge is paid for it

@@ -1,6 +1,7 @@
 import json
 
 from apigen_pipeline.llm.types import ErrorKind
+from apigen_pipeline.phase1.contexts import TaskContext
 from apigen_pipeline.phase1.prompts import tagged_json, tagged_text
 from apigen_pipeline.phase1.rows import blueprint_attempt_rows, blueprint_rows, committee_vote_rows
 from apigen_pipeline.phase1.runner import run_phase1
@@ -16,6 +17,14 @@ from apigen_pipeline_tests.phase1.helpers import (
 )
 
 NO_RECOMBINATION = Phase1Config(recombination=RecombinationConfig(enabled=False))
+
+
+def rename_contexts(count: int) -> list[TaskContext]:
+    """Contexts that sampled the write `rename_user`, the one `good_blueprint` performs (a blueprint must
+    write with its context's sampled write tools)."""
+    contexts = [c for c in mock_contexts(60) if "rename_user" in c.write_tools][:count]
+    assert len(contexts) == count
+    return contexts
 
 
 def user_text(request) -> str:
@@ -52,7 +61,7 @@ def revised(request) -> bool:
 
 
 def test_all_good_blueprints_are_accepted_in_round_zero_with_one_batch_per_step():
-    contexts = mock_contexts(4)
+    contexts = rename_contexts(4)
     client = script()
     result = run_phase1(contexts, mock_environment(), client, NO_RECOMBINATION)
     assert [a.status for a in result.attempts] == ["accepted"] * 4
@@ -79,7 +88,7 @@ def test_format_failure_is_revised_from_the_summarizers_plan():
         return blueprint
 
     client = script(generator=generator)
-    result = run_phase1(mock_contexts(2), mock_environment(), client, NO_RECOMBINATION)
+    result = run_phase1(rename_contexts(2), mock_environment(), client, NO_RECOMBINATION)
     first, second = [a for a in result.attempts if a.context_id == result.attempts[0].context_id]
     assert (first.status, first.failure_stage, first.failure_reason) == ("revised", "format", "format.unknown_tool")
     assert first.feedback_plan.startswith("PLAN: ") and "format.unknown_tool" in first.feedback_plan
@@ -93,15 +102,15 @@ def test_format_failure_is_revised_from_the_summarizers_plan():
 def test_execution_and_policy_failures_are_stored_with_reasons():
     def generator(request):
         blueprint = good_blueprint(request)
-        index = tagged_json(user_text(request), "context")["context_id"]
-        if index.endswith("0"):
+        if tagged_json(user_text(request), "context")["context_id"] == contexts[0].context_id:
             blueprint["actions"][1]["arguments"]["user_id"] = "user_999"
         else:
             blueprint["actions"] = blueprint["actions"][1:]
         return blueprint
 
+    contexts = rename_contexts(2)
     config = Phase1Config(default_feedback_rounds=0, recombination=RecombinationConfig(enabled=False))
-    result = run_phase1(mock_contexts(2), mock_environment(), script(generator=generator), config)
+    result = run_phase1(contexts, mock_environment(), script(generator=generator), config)
     reasons = sorted((a.failure_stage, a.failure_reason, a.status) for a in result.attempts)
     assert reasons == [("execution", "execution.tool_error", "rejected"),
                        ("policy", "policy.authenticate_first", "rejected")]
@@ -121,7 +130,7 @@ def test_committee_split_rejects_and_feeds_reflections_to_the_summarizer():
 
     client = script(judge=judge)
     config = Phase1Config(default_feedback_rounds=1, recombination=RecombinationConfig(enabled=False))
-    result = run_phase1(mock_contexts(1), mock_environment(), client, config)
+    result = run_phase1(rename_contexts(1), mock_environment(), client, config)
     assert [a.failure_reason for a in result.attempts] == ["committee.completeness", "committee.completeness"]
     assert result.attempts[0].decision.tally("completeness").yes == 1
     summary = next(r for r in client.requests if r.role == "summarizer")
@@ -139,13 +148,13 @@ def test_feedback_rounds_are_exhausted_at_r_and_r_zero_disables_the_loop():
 
     client = script(generator=generator)
     config = Phase1Config(max_feedback_rounds={"mockshop": 2}, recombination=RecombinationConfig(enabled=False))
-    result = run_phase1(mock_contexts(1), mock_environment(), client, config)
+    result = run_phase1(rename_contexts(1), mock_environment(), client, config)
     assert [(a.round, a.status) for a in result.attempts] == [(0, "revised"), (1, "revised"), (2, "rejected")]
     assert result.attempts[-1].feedback_plan is None and result.feedback_rounds == 2
     assert result.stats.yield_with_feedback == 0.0
 
     no_loop = script(generator=generator)
-    result = run_phase1(mock_contexts(1), mock_environment(), no_loop, config.with_feedback_rounds(0))
+    result = run_phase1(rename_contexts(1), mock_environment(), no_loop, config.with_feedback_rounds(0))
     assert [(a.round, a.status) for a in result.attempts] == [(0, "rejected")]
     assert not any(r.role == "summarizer" for r in no_loop.requests)
 
@@ -158,7 +167,7 @@ def test_llm_failures_become_classified_verdicts_and_abstentions():
         return failed_result(ErrorKind.INVALID_OUTPUT) if request.tags["judge_index"] == "2" else all_yes()
 
     client = script(generator=generator, judge=judge, summarizer=lambda r: failed_result(ErrorKind.PERMANENT))
-    result = run_phase1(mock_contexts(1), mock_environment(), client, NO_RECOMBINATION)
+    result = run_phase1(rename_contexts(1), mock_environment(), client, NO_RECOMBINATION)
     first, second = result.attempts
     assert first.failure_reason == "generation.llm_transient" and first.blueprint is None
     assert first.feedback_plan.startswith("Fix generation.llm_transient")  # the summarizer failed: fallback plan
@@ -189,3 +198,17 @@ def test_the_feedback_loop_raises_the_simulated_yield():
     funnel = {f.stage: f for f in with_loop.stats.funnel}
     assert funnel["generation"].reached == with_loop.stats.attempts
     assert funnel["acceptance"].passed == with_loop.stats.accepted_simple
+
+
+def test_an_empty_placeholder_blueprint_stops_at_format_before_a_lenient_committee():
+    empty = script(generator=lambda r: {"instruction": "placeholder", "actions": [], "outputs": []})
+    lenient = Phase1Config(default_feedback_rounds=0, quorum=1, recombination=RecombinationConfig(enabled=False))
+    result = run_phase1(rename_contexts(2), mock_environment(), empty, lenient)
+    assert [(a.failure_stage, a.failure_reason) for a in result.attempts] == [
+        ("format", "format.placeholder_instruction")] * 2
+    assert result.blueprints == [] and not any(r.role == "judge" for r in empty.requests)
+
+    no_write = script(generator=lambda r: {**good_blueprint(r), "actions": good_blueprint(r)["actions"][:1]})
+    result = run_phase1(rename_contexts(1), mock_environment(), no_write, lenient)
+    assert [a.failure_reason for a in result.attempts] == ["format.no_write_action"]
+    assert result.stats.failures_by_reason == {"format.no_write_action": 1}

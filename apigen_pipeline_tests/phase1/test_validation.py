@@ -5,38 +5,106 @@ import pytest
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.types import ErrorKind, LLMResponse, LLMResult
 from apigen_pipeline.phase1.models import ActionCall, Blueprint
+from apigen_pipeline.phase1.settings import ValidityConfig
 from apigen_pipeline.phase1.validation.execution import replay
 from apigen_pipeline.phase1.validation.format import check_format
 from apigen_pipeline.phase1.validation.generation import check_generation
+from apigen_pipeline.phase1.validation.scope import ToolScope
 from apigen_pipeline.phase1.validation.staged import validate_blueprint, validate_payload
 from apigen_pipeline_tests.phase1.helpers import mock_environment
 
 EMAIL = "user_000@example.com"
+INSTRUCTION = "You are user_000 (user_000@example.com) and want to be called zed from now on."
+FIND = {"name": "find_user", "arguments": {"email": EMAIL}}
+RENAME = {"name": "rename_user", "arguments": {"user_id": "user_000", "nickname": "zed"}}
+# What a context that sampled the write rename_user offers (see ContextSampler): the write and its reads.
+RENAME_SCOPE = ToolScope(tools=frozenset({"find_user", "get_order", "rename_user"}),
+                         write_tools=frozenset({"rename_user"}))
+RULES = ValidityConfig()
 
 
-def payload(actions, instruction="You are user_000 and want an order cancelled.", outputs=()):
+def payload(actions, instruction=INSTRUCTION, outputs=()):
     return {"instruction": instruction, "actions": actions, "outputs": list(outputs)}
+
+
+def check(blueprint, scope=RENAME_SCOPE, rules=RULES):
+    return check_format(blueprint, mock_environment(), scope, rules)
 
 
 @pytest.mark.parametrize(("blueprint", "reason"), [
     ("not a dict", "format.not_an_object"),
-    (payload([], instruction="  "), "format.missing_instruction"),
-    ({"instruction": "x", "actions": "find_user"}, "format.missing_actions"),
-    ({"instruction": "x", "actions": [], "outputs": [{"a": 1}]}, "format.invalid_outputs"),
+    (payload([FIND, RENAME], instruction="  "), "format.missing_instruction"),
+    ({"instruction": INSTRUCTION, "actions": "find_user"}, "format.missing_actions"),
+    ({"instruction": INSTRUCTION, "actions": [], "outputs": [{"a": 1}]}, "format.invalid_outputs"),
+    (payload([FIND, RENAME], outputs=["zed", " ... "]), "format.empty_output"),
+    (payload([FIND, RENAME], outputs=[""]), "format.empty_output"),
     (payload([{"arguments": {}}]), "format.invalid_action"),
-    (payload([{"name": "find_users", "arguments": {"email": EMAIL}}]), "format.unknown_tool"),
-    (payload([{"name": "find_user", "arguments": {"email": 5}}]), "format.invalid_arguments"),
-    (payload([{"name": "find_user", "arguments": {}}]), "format.invalid_arguments"),
+    (payload([{"name": "find_users", "arguments": {"email": EMAIL}}, RENAME]), "format.unknown_tool"),
+    (payload([{"name": "find_user", "arguments": {"email": 5}}, RENAME]), "format.invalid_arguments"),
+    (payload([{"name": "find_user", "arguments": {}}, RENAME]), "format.invalid_arguments"),
+    # The case: no actions, a placeholder instruction, no outputs.
+    ({"instruction": "placeholder", "actions": [], "outputs": []}, "format.placeholder_instruction"),
+    (payload([FIND, RENAME], instruction="TODO"), "format.placeholder_instruction"),
+    (payload([FIND, RENAME], instruction="..."), "format.placeholder_instruction"),
+    (payload([FIND, RENAME], instruction="<instruction>"), "format.placeholder_instruction"),
+    (payload([FIND, RENAME], instruction="Lorem ipsum dolor sit amet, consectetur adipiscing elit."),
+     "format.placeholder_instruction"),
+    (payload([FIND, RENAME], instruction="You are {user_name}; you want your nickname changed to zed."),
+     "format.placeholder_instruction"),
+    (payload([FIND, RENAME], instruction="You are <user name>; you want your nickname changed to zed."),
+     "format.placeholder_instruction"),
+    (payload([FIND, RENAME], instruction="You are user_000. TODO: say what the user wants here."),
+     "format.placeholder_instruction"),
+    (payload([FIND, RENAME], instruction="Rename me to zed."), "format.instruction_too_short"),
+    (payload([]), "format.no_write_action"),
+    (payload([FIND]), "format.no_write_action"),
+    (payload([FIND, {"name": "cancel_order", "arguments": {"order_id": "O0001"}}]), "format.write_not_sampled"),
 ])
 def test_format_failures_are_named(blueprint, reason):
-    parsed, verdict = check_format(blueprint, mock_environment())
+    parsed, verdict = check(blueprint)
     assert parsed is None and verdict.stage == "format" and not verdict.passed and verdict.reason == reason
 
 
+def test_a_read_outside_the_context_is_named_with_the_tools_allowed():
+    scope = RENAME_SCOPE.model_copy(update={"tools": frozenset({"find_user", "rename_user"})})
+    parsed, verdict = check(payload([FIND, {"name": "get_order", "arguments": {"order_id": "O0001"}}, RENAME]),
+                            scope=scope)
+    assert parsed is None and verdict.reason == "format.tool_not_in_context"
+    assert verdict.details["tool"] == "get_order" and verdict.details["context_tools"] == ["find_user", "rename_user"]
+
+
+def test_the_empty_placeholder_blueprint_never_reaches_execution():
+    staged = validate_payload({"instruction": "placeholder", "actions": [], "outputs": []}, mock_environment(),
+                              RENAME_SCOPE, RULES)
+    assert not staged.passed and staged.execution is None
+    assert [(v.stage, v.reason) for v in staged.verdicts] == [("format", "format.placeholder_instruction")]
+    # Even with a real instruction, a blueprint that changes nothing stops at format.
+    staged = validate_payload(payload([]), mock_environment(), RENAME_SCOPE, RULES)
+    assert [(v.stage, v.reason) for v in staged.verdicts] == [("format", "format.no_write_action")]
+
+
+def test_instruction_rules_are_configurable():
+    short = payload([FIND, RENAME], instruction="Rename me to zed.")
+    assert check(short, rules=ValidityConfig(min_instruction_chars=10))[1].passed
+    draft = payload([FIND, RENAME], instruction="You are user_000 and this is a draft task: rename yourself to zed.")
+    assert check(draft)[1].passed
+    assert check(draft, rules=ValidityConfig(placeholder_markers=["draft task"]))[1].reason == \
+        "format.placeholder_instruction"
+    slot = payload([FIND, RENAME], instruction="You are {user_name}; you want your nickname changed to zed.")
+    assert check(slot, rules=ValidityConfig(reject_template_slots=False))[1].passed
+
+
+def test_placeholder_words_inside_a_real_instruction_are_not_placeholders():
+    for instruction in ("You are user_000 and want the todos app nickname: rename yourself to zed.",
+                        "You are user_000; your example order is fine, but rename yourself to zed.",
+                        "You are user_000 and <b>really</b> want to be renamed to zed."):
+        assert check(payload([FIND, RENAME], instruction=instruction))[1].passed, instruction
+
+
 def test_format_pass_returns_a_typed_blueprint():
-    parsed, verdict = check_format(payload([{"name": "find_user", "arguments": {"email": EMAIL}}], outputs=[12]),
-                                   mock_environment())
-    assert verdict.passed and parsed.actions == [ActionCall(name="find_user", arguments={"email": EMAIL})]
+    parsed, verdict = check(payload([FIND, RENAME], outputs=[12]))
+    assert verdict.passed and parsed.actions == [ActionCall(name="find_user", arguments={"email": EMAIL}),
+                                                 ActionCall(**RENAME)]
     assert parsed.outputs == ["12"]
 
 
@@ -79,8 +147,7 @@ def test_execution_pass_captures_diff_and_state_hash():
 
 def test_mock_policy_rule_is_named_at_the_policy_stage():
     environment = mock_environment()
-    staged = validate_payload(payload([{"name": "rename_user", "arguments": {"user_id": "user_000",
-                                                                             "nickname": "zed"}}]), environment)
+    staged = validate_payload(payload([RENAME]), environment, RENAME_SCOPE, RULES)
     assert [v.stage for v in staged.verdicts] == ["format", "execution", "policy"]
     assert staged.verdicts[-1].reason == "policy.authenticate_first"
     assert staged.verdicts[-1].details["violations"][0]["rule"] == "authenticate_first"

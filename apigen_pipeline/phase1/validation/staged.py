@@ -7,9 +7,11 @@ from typing import Any
 
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.phase1.models import Blueprint, StageVerdict
+from apigen_pipeline.phase1.settings import ValidityConfig
 from apigen_pipeline.phase1.validation.execution import ExecutionOutcome, replay
 from apigen_pipeline.phase1.validation.format import check_format
 from apigen_pipeline.phase1.validation.policy import check_policy
+from apigen_pipeline.phase1.validation.scope import ToolScope
 
 
 @dataclass
@@ -23,9 +25,11 @@ class StagedValidation:
         return bool(self.verdicts) and all(v.passed for v in self.verdicts)
 
 
-def validate_payload(payload: Any, environment: Environment) -> StagedValidation:
-    """From a raw blueprint object (the generator's reply) through the policy stage."""
-    blueprint, verdict = check_format(payload, environment)
+def validate_payload(payload: Any, environment: Environment, scope: ToolScope,
+                     rules: ValidityConfig) -> StagedValidation:
+    """From a raw blueprint object (the generator's reply) through the policy stage; `scope` is the
+    context's tools (see `ToolScope`), `rules` the instruction rules of `Phase1Config.validity`."""
+    blueprint, verdict = check_format(payload, environment, scope, rules)
     if blueprint is None:
         return StagedValidation(blueprint=None, verdicts=[verdict])
     return validate_blueprint(blueprint, environment, [verdict])
