@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     from apigen_pipeline.config import ConfigError, load_pipeline_config
     from apigen_pipeline.definitions import build_definitions
-    from apigen_pipeline.defs.partitions import Partition
+    from apigen_pipeline.defs.shared.partitions import Partition
 
     try:
         config = load_pipeline_config(args.config)

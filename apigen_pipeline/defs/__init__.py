@@ -1,0 +1,1 @@
+"""The Dagster shell, one folder per area; each area's `definitions.py` returns its `dg.Definitions`."""

@@ -9,11 +9,18 @@ JSON text.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from apigen_pipeline.environments.database import canonical_json
-from apigen_pipeline.phase1.models import AcceptedBlueprint, ActionCall, Blueprint, Phase1Result
+from apigen_pipeline.phase1.models import (
+    CRITERIA,
+    AcceptedBlueprint,
+    ActionCall,
+    Blueprint,
+    JudgeVote,
+    Phase1Result,
+)
 
 
 def _json(value: Any) -> str:
@@ -117,3 +124,14 @@ def accepted_blueprint_from_row(row: Mapping[str, Any]) -> AcceptedBlueprint:
         duplicate_of=row["duplicate_of"],
         duplicate_kind=row["duplicate_kind"],
     )
+
+
+def judge_vote_sets_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[JudgeVote]]:
+    """`committee_vote_rows` read back as one list of votes per reviewed attempt (scores only, as the
+    agreement statistics need them)."""
+    vote_sets: dict[str, list[JudgeVote]] = {}
+    for row in rows:
+        scores = {} if row["abstained"] else {c: int(row[c]) for c in CRITERIA}
+        vote_sets.setdefault(row["attempt_id"], []).append(
+            JudgeVote(judge_index=int(row["judge_index"]), abstained=bool(row["abstained"]), scores=scores))
+    return list(vote_sets.values())

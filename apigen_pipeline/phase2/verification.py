@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.database import Database, canonical_json
-from apigen_pipeline.phase1.models import Blueprint
+from apigen_pipeline.phase1.models import AcceptedBlueprint, Blueprint
 from apigen_pipeline.phase2.models import (
     FAILURE_REASONS,
     CheckResult,
     EndReason,
     ExecutedToolCall,
     FailureReason,
+    TrajectoryAttempt,
     TrajectoryMessage,
 )
 from apigen_pipeline.phase2.output_match import output_present
@@ -142,3 +143,20 @@ def verify(evidence: TrajectoryEvidence, blueprint: Blueprint, expected: Expecte
         StateEvaluator(environment).evaluate(evidence, expected),
         OutputEvaluator().evaluate(evidence, blueprint.outputs),
     ))
+
+
+def replayed_state_hash(calls: Sequence[ExecutedToolCall], environment: Environment) -> str:
+    """The state a trajectory's executed calls leave on a fresh database (failed calls change nothing)."""
+    session = environment.new_session()
+    for call in calls:
+        session.execute(call.name, call.arguments)
+    return session.state_hash()
+
+
+def trajectory_replay_problems(trajectories: Sequence[TrajectoryAttempt], blueprints: Sequence[AcceptedBlueprint],
+                               environment: Environment) -> list[str]:
+    """Kept trajectories replayed against their blueprint's expected state: one line per trajectory whose
+    calls lead elsewhere or whose blueprint is unknown (none when every trajectory replays)."""
+    expected = {b.blueprint_id: b.state_hash for b in blueprints}
+    return [f"{t.trajectory_id}: replayed state differs from blueprint {t.blueprint_id}" for t in trajectories
+            if replayed_state_hash(t.executed_calls, environment) != expected.get(t.blueprint_id)]

@@ -10,7 +10,7 @@ import yaml
 
 from apigen_pipeline.config import load_pipeline_config
 from apigen_pipeline.definitions import build_definitions
-from apigen_pipeline.testing.dagster_server import (
+from apigen_pipeline_tests.support.dagster_server import (
     IN_PROCESS_RUN_CONFIG,
     PROJECT_ROOT,
     DagsterDevServer,

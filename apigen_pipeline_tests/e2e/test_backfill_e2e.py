@@ -4,15 +4,15 @@ halfway and resumed leaves exactly the rows an uninterrupted one leaves."""
 import pandas as pd
 import pytest
 
-from apigen_pipeline.defs.automation import batches_between
-from apigen_pipeline.testing.dagster_server import (
+from apigen_pipeline.defs.automation.batches import batches_between
+from apigen_pipeline.warehouse import PartitionWrite, Warehouse
+from apigen_pipeline.warehouse.warehouse import RUN_COLUMNS, content_hash
+from apigen_pipeline_tests.e2e.conftest import CONTEXTS_PER_PARTITION, DOMAIN, THROTTLE_TAG, partition
+from apigen_pipeline_tests.support.dagster_server import (
     BackfillInfo,
     DagsterDevServer,
     DagsterServerError,
 )
-from apigen_pipeline.warehouse import PartitionWrite, Warehouse
-from apigen_pipeline.warehouse.warehouse import RUN_COLUMNS, content_hash
-from apigen_pipeline_tests.e2e.conftest import CONTEXTS_PER_PARTITION, DOMAIN, THROTTLE_TAG, partition
 
 pytestmark = pytest.mark.slow
 

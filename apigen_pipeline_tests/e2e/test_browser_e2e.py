@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from apigen_pipeline.testing.dagster_server import PROJECT_ROOT, DagsterDevServer
 from apigen_pipeline_tests.e2e.conftest import DOMAIN, partition
+from apigen_pipeline_tests.support.dagster_server import PROJECT_ROOT, DagsterDevServer
 
 pytestmark = pytest.mark.slow
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from apigen_pipeline.testing.dagster_server import DagsterDevServer
 from apigen_pipeline.warehouse import Warehouse
 from apigen_pipeline_tests.e2e.conftest import CONTEXTS_PER_PARTITION, DOMAIN, partition
+from apigen_pipeline_tests.support.dagster_server import DagsterDevServer
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ import pytest
 
 from apigen_pipeline.config import load_pipeline_config
 from apigen_pipeline.definitions import build_definitions
-from apigen_pipeline.defs.policies import LLM_API_POOL
-from apigen_pipeline.testing.dagster_server import DagsterDevServer, StepEvent
+from apigen_pipeline.defs.shared.policies import LLM_API_POOL
 from apigen_pipeline_tests.e2e.conftest import partition
+from apigen_pipeline_tests.support.dagster_server import DagsterDevServer, StepEvent
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ import pytest
 
 from apigen_pipeline.config import DomainConfig, PipelineConfig
 from apigen_pipeline.definitions import build_definitions
-from apigen_pipeline.defs.partitions import Partition
+from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.types import LLMRequest
 from apigen_pipeline.paths import exports_dir, spool_dir, warehouse_path

@@ -12,7 +12,7 @@ import yaml
 from dagster._config import post_process_config, validate_config
 from dagster._core.instance.config import dagster_instance_config
 
-from apigen_pipeline.defs.executors import CELERY_CONFIG_SOURCE, executor_from_env
+from apigen_pipeline.defs.shared.executors import CELERY_CONFIG_SOURCE, executor_from_env
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 INSTANCE_CONFIGS = ["local", "celery", "ecs", "k8s"]

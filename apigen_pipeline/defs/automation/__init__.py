@@ -1,0 +1,1 @@
+"""The batch job, its schedule and the backfill sensor."""

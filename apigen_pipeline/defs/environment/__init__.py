@@ -1,0 +1,1 @@
+"""Stage 0: each domain's environment described as API specs."""

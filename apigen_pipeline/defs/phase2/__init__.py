@@ -1,0 +1,1 @@
+"""Stage 3 (APIGen-MT Phase 2): verified trajectories."""

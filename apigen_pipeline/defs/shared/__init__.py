@@ -1,0 +1,1 @@
+"""Helpers every area shares: resources, partitions, policies, frames, metadata, the LLM resource."""

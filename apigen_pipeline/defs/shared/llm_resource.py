@@ -1,0 +1,94 @@
+"""The LLM resource: a gateway bound to one partition, with the durable request log in the warehouse.
+
+The request log is opened for the duration of an asset's LLM work only; the warehouse connection
+itself is never held while waiting on a model (the log spools to disk and ingests in short bursts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import dagster as dg
+
+from apigen_pipeline.config import PipelineConfig
+from apigen_pipeline.defs.shared.policies import non_retryable
+from apigen_pipeline.environments.base import Environment
+from apigen_pipeline.llm.config import LLMSettings
+from apigen_pipeline.llm.gateway import CallContext, LLMGateway, PermanentProviderError
+from apigen_pipeline.llm.request_log import RequestLog
+from apigen_pipeline.llm.secrets import SecretScrubber
+from apigen_pipeline.llm.types import LLMRequest, LLMResult
+from apigen_pipeline.paths import spool_dir
+from apigen_pipeline.percentile import percentile
+from apigen_pipeline.simulated import SimulatedBackend
+from apigen_pipeline.warehouse import Warehouse
+
+
+@dataclass
+class BoundClient:
+    """An `LLMClient` for stage code: every call is logged against this partition and asset."""
+
+    gateway: LLMGateway
+    call_context: CallContext
+
+    def complete_many(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
+        try:
+            return self.gateway.complete_many(requests, self.call_context)
+        except PermanentProviderError as error:
+            # Auth, unknown model, context too long: every request would fail the same way.
+            raise non_retryable(f"LLM provider refused permanently: {error}",
+                                {"error_kind": str(error.result.error_kind), "model": error.result.model}) from error
+
+
+class LLMResource(dg.ConfigurableResource):
+    """Where request spools live (default: $APIGEN_HOME/request_spool). Models come from the pipeline config."""
+
+    spool_directory: str | None = None
+
+    @contextmanager
+    def bind(self, settings: LLMSettings, warehouse: Warehouse, call_context: CallContext,
+             simulated: SimulatedBackend) -> Iterator[BoundClient]:
+        """A client for one asset's LLM work; `simulated` plays the roles wherever `settings` route to it."""
+        scrubber = SecretScrubber.from_env(settings.api_key_env_names())
+        log = RequestLog(warehouse, spool_dir=self.spool_directory or spool_dir(warehouse.path.parent),
+                         scrub=scrubber).open()
+        try:
+            gateway = LLMGateway(settings, log, provider_factories={"simulated": simulated.provider})
+            yield BoundClient(gateway, call_context)
+        finally:
+            log.close()
+
+
+def simulated_backend(config: PipelineConfig, domain: str, environment: Environment) -> SimulatedBackend:
+    """The simulated roles for this partition: its environment and the config's simulation rates."""
+    return SimulatedBackend({domain: environment}, config.simulated_phase1, config.simulated_phase2)
+
+
+def llm_metadata(gateway: LLMGateway) -> dict[str, object]:
+    """Numbers the UI plots per materialization (calls, cache hits, tokens, cost, latency) and a table per model."""
+    stats = gateway.stats
+    latencies = [v for m in stats.by_model.values() for v in m.latencies_s]
+
+    rows = ["| role | provider:model | projected as | answered | failed | cached | in tok | out tok | cost $ | projected $ |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in sorted(stats.by_model.values(), key=lambda m: (m.role, m.provider, m.model)):
+        rows.append(f"| {m.role} | {m.provider}:{m.model} | {m.projection_model} | {m.answered} | {m.failed} | "
+                    f"{m.cache_hits} | {m.input_tokens} | {m.output_tokens} | {m.cost_usd:.4f} | "
+                    f"{m.projected_cost_usd:.4f} |")
+    return {
+        "llm_requests_answered": int(stats.total("answered")),
+        "llm_requests_failed": int(stats.total("failed")),
+        "llm_requests_not_sent": int(stats.total("not_sent")),
+        "llm_cache_hits": int(stats.total("cache_hits")),
+        "llm_retries": int(sum(stats.retries.values())),
+        "llm_input_tokens": int(stats.total("input_tokens")),
+        "llm_cached_input_tokens": int(stats.total("cached_input_tokens")),
+        "llm_output_tokens": int(stats.total("output_tokens")),
+        "llm_cost_usd": round(stats.cost_usd, 6),
+        "llm_projected_cost_usd": round(stats.projected_cost_usd, 6),
+        "llm_latency_p50_s": round(percentile(latencies, 0.5) or 0.0, 4),
+        "llm_latency_p95_s": round(percentile(latencies, 0.95) or 0.0, 4),
+        "llm_by_model": dg.MetadataValue.md("\n".join(rows)),
+    }
