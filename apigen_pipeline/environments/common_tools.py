@@ -1,5 +1,8 @@
-"""The `calculate` tool's evaluator, shared by every domain: numbers, + - * / and parentheses only.
-The expression is parsed and walked, never `eval`-ed, so an LLM cannot run code through it."""
+"""The utility tools every customer-service domain shares (as in tau-bench): `calculate`, `think` and
+`transfer_to_human_agents`. Each domain declares its own spec (description, parameters) for them.
+
+`calculate` takes numbers, + - * / and parentheses only: the expression is parsed and walked, never
+`eval`-ed, so an LLM cannot run code through it."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apigen_pipeline.environments.base import ToolError
+from apigen_pipeline.environments.database import Database
 
 MAX_EXPRESSION_LENGTH = 500
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
@@ -41,3 +45,15 @@ def evaluate_arithmetic(expression: str) -> str:
         return str(round(float(_evaluate(tree)), 2))
     except ZeroDivisionError:
         raise ToolError("division by zero") from None
+
+
+def calculate(db: Database, expression: str) -> str:
+    return evaluate_arithmetic(expression)
+
+
+def think(db: Database, thought: str) -> str:
+    return ""
+
+
+def transfer_to_human_agents(db: Database, summary: str) -> str:
+    return "Transfer successful"

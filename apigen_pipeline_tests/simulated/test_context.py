@@ -1,70 +1,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-
-from apigen_pipeline.llm.simulated import roles
-from apigen_pipeline.llm.simulated.faults import REPAIR_MARKER, FaultKind, FaultRates
-from apigen_pipeline.llm.simulated.provider import SimulatedProvider
-from apigen_pipeline.llm.simulated.roles import (
-    RoleHandlerRegistry,
-    SimulationContext,
-    get_role_handler,
-    register_role_handler,
-    unregister_role_handler,
-)
-from apigen_pipeline.llm.types import ChatMessage, LLMRequest, LLMResponse, ToolCallData
-
-
-def _handler(request: LLMRequest, ctx: SimulationContext) -> LLMResponse | None:
-    return ctx.text_response("handled")
-
-
-def _other_handler(request: LLMRequest, ctx: SimulationContext) -> LLMResponse | None:
-    return None
-
-
-@pytest.fixture
-def clean_default_registry() -> Iterator[None]:
-    before = {role: roles.DEFAULT_REGISTRY.get(role) for role in roles.DEFAULT_REGISTRY.roles()}
-    yield
-    for role in roles.DEFAULT_REGISTRY.roles():
-        roles.DEFAULT_REGISTRY.unregister(role)
-    for role, handler in before.items():
-        roles.DEFAULT_REGISTRY.register(role, handler)  # type: ignore[arg-type]
-
-
-def test_registry_registers_gets_and_unregisters() -> None:
-    registry = RoleHandlerRegistry()
-    assert registry.get("judge") is None
-    registry.register("judge", _handler)
-    assert registry.get("judge") is _handler
-    assert registry.roles() == ["judge"]
-    registry.unregister("judge")
-    assert registry.get("judge") is None
-
-
-def test_registering_a_different_handler_needs_replace() -> None:
-    registry = RoleHandlerRegistry()
-    registry.register("judge", _handler)
-    registry.register("judge", _handler)  # the same handler again is harmless
-    with pytest.raises(ValueError, match="already registered"):
-        registry.register("judge", _other_handler)
-    registry.register("judge", _other_handler, replace=True)
-    assert registry.get("judge") is _other_handler
-
-
-def test_module_level_registration_reaches_default_providers(clean_default_registry: None) -> None:
-    request = LLMRequest(role="summarizer", messages=[ChatMessage(role="user", content="Summarise.")])
-    assert SimulatedProvider().simulate(request, "m").handled_by == "generic"
-    register_role_handler("summarizer", _handler)
-    assert get_role_handler("summarizer") is _handler
-    outcome = SimulatedProvider().simulate(request, "m")
-    assert (outcome.handled_by, outcome.response.text) == ("summarizer", "handled")
-    unregister_role_handler("summarizer")
-    assert get_role_handler("summarizer") is None
+from apigen_pipeline.llm.types import ChatMessage, LLMRequest, ToolCallData
+from apigen_pipeline.simulated.context import SimulationContext
+from apigen_pipeline.simulated.faults import REPAIR_MARKER, FaultKind, FaultRates
+from apigen_pipeline.simulated.provider import SimulatedProvider
 
 
 def _context(messages: list[ChatMessage], faults: FaultRates | None = None) -> SimulationContext:

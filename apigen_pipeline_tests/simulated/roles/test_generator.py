@@ -2,16 +2,13 @@ import json
 
 import pytest
 
-from apigen_pipeline.environments.base import ToolCall
 from apigen_pipeline.environments.registry import load_environment
-from apigen_pipeline.llm.simulated import FaultRates
-from apigen_pipeline.phase1.bindings import bind_environment
 from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig
 from apigen_pipeline.phase1.prompts import generator_request
 from apigen_pipeline.phase1.runner import run_phase1
 from apigen_pipeline.phase1.settings import Phase1Config
-from apigen_pipeline.phase1.simulated_roles import Phase1SimulationRates, judge_scores, request_sentence
 from apigen_pipeline.phase1.validation.execution import replay
+from apigen_pipeline.simulated import FaultRates, Phase1SimulationRates
 from apigen_pipeline_tests.phase1.helpers import mock_contexts, mock_environment, simulated_client
 
 CLEAN = Phase1SimulationRates(hallucinated_id=0, skip_authentication=0, missing_identity=0, missing_output=0,
@@ -19,7 +16,6 @@ CLEAN = Phase1SimulationRates(hallucinated_id=0, skip_authentication=0, missing_
 
 
 def generate(client, context, environment, feedback=None, previous=None):
-    bind_environment(context.domain, environment)
     request = generator_request(context, environment, "v1", 0 if feedback is None else 1, previous, feedback,
                                 0.7, 512)
     return json.loads(client.complete_many([request])[0].response.text)
@@ -78,37 +74,13 @@ def test_revisions_fix_with_the_configured_probability():
     assert always.stats.acceptance_by_round.get("1", 0) > 0.5 * len(contexts)
 
 
-def test_judge_scores_detect_missing_identity_unasked_ids_and_unanswered_questions():
-    environment = mock_environment()
-    context = {"identity": {"email": "a@b.c"}}
-    blueprint = {"instruction": "You are x. Your email is a@b.c. Cancel order O0001.",
-                 "actions": [{"name": "cancel_order", "arguments": {"order_id": "O0001"}}], "outputs": []}
-    assert judge_scores(blueprint, context, environment)[0] == {
-        "correctness": 1, "completeness": 1, "satisfaction": 1, "creativity": 0}
-    no_identity = {**blueprint, "instruction": "Cancel order O0001."}
-    assert judge_scores(no_identity, context, environment)[0]["completeness"] == 0
-    wrong_order = {**blueprint, "actions": [{"name": "cancel_order", "arguments": {"order_id": "O0002"}}]}
-    assert judge_scores(wrong_order, context, environment)[0]["correctness"] == 0
-    unanswered = {**blueprint, "instruction": blueprint["instruction"] + " You also want to know the total."}
-    assert judge_scores(unanswered, context, environment)[0]["satisfaction"] == 0
-
-
-def test_request_sentence_fills_templates_and_names_ids_the_template_omits():
-    assert request_sentence(ToolCall("cancel_order", {"order_id": "O1"}), "Please cancel order {order_id}.") == \
-        "Please cancel order O1."
-    sentence = request_sentence(ToolCall("rename_user", {"user_id": "u1", "nickname": "z"}),
-                                "Please change my nickname to {nickname}.")
-    assert "z" in sentence and "u1" in sentence
-    assert "O1" in request_sentence(ToolCall("cancel_order", {"order_id": "O1"}), None)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("domain", ["retail", "airline"])
 def test_built_in_domain_end_to_end(domain):
     environment = load_environment(domain)
     sampler = ContextSampler(environment, SamplingConfig())
     contexts = [sampler.sample("b1", i) for i in range(40)]
-    result = run_phase1(contexts, environment, simulated_client(seed=4), Phase1Config())
+    result = run_phase1(contexts, environment, simulated_client(seed=4, environment=environment), Phase1Config())
     assert result.feedback_rounds == {"retail": 3, "airline": 5}[domain]
     assert 0 < result.stats.yield_without_feedback < result.stats.yield_with_feedback
     for accepted in result.blueprints:

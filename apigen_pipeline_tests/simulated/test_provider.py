@@ -10,13 +10,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from apigen_pipeline.llm.providers.base import ProviderError
-from apigen_pipeline.llm.simulated.faults import FaultRates
-from apigen_pipeline.llm.simulated.provider import GENERIC_HANDLER, SIMULATED_MODEL, SimulatedProvider
-from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry, SimulationContext
-from apigen_pipeline.llm.simulated.tokens import estimate_request_tokens, estimate_tokens
+from apigen_pipeline.llm.errors import ProviderError
+from apigen_pipeline.llm.tokens import estimate_request_tokens, estimate_tokens
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse, ToolCallData
-from apigen_pipeline_tests.llm.simulated.schema_corpus import (
+from apigen_pipeline.simulated.context import SimulationContext
+from apigen_pipeline.simulated.faults import FaultRates
+from apigen_pipeline.simulated.provider import GENERIC_HANDLER, SIMULATED_MODEL, SimulatedProvider
+from apigen_pipeline.simulated.registry import RoleHandlerRegistry
+from apigen_pipeline_tests.simulated.schema_corpus import (
     RESPONSE_SCHEMAS,
     TAU_LIKE_PARAMETERS,
     TAU_LIKE_TOOLS,
@@ -61,13 +62,13 @@ def test_answers_do_not_depend_on_the_process_hash_seed() -> None:
                          response_schema=RESPONSE_SCHEMAS["judge_vote"], tags={"k": "v"})
     script = (
         "import sys\n"
-        "from apigen_pipeline.llm.simulated import SimulatedProvider, FaultRates\n"
+        "from apigen_pipeline.simulated import SimulatedProvider, FaultRates\n"
         "from apigen_pipeline.llm.types import LLMRequest\n"
         "request = LLMRequest.model_validate_json(sys.stdin.read())\n"
         "print(SimulatedProvider(seed=3, faults=FaultRates.none()).simulate(request, 'm').response.text)\n"
     )
     here = _quiet().simulate(request, "m").response.text
-    repo_root = Path(__file__).resolve().parents[3]
+    repo_root = Path(__file__).resolve().parents[2]
     there = subprocess.run([sys.executable, "-c", script], input=request.model_dump_json(), capture_output=True,
                            text=True, check=True, cwd=repo_root, env={"PYTHONHASHSEED": "12345"}).stdout.strip()
     assert there == here

@@ -8,17 +8,18 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from apigen_pipeline.llm.simulated.faults import (
+from apigen_pipeline.llm.types import ChatMessage, LLMRequest, LLMResponse
+from apigen_pipeline.simulated.context import SimulationContext
+from apigen_pipeline.simulated.faults import (
     REPAIR_MARKER,
     FaultInjector,
     FaultKind,
     FaultRates,
     is_repair_request,
 )
-from apigen_pipeline.llm.simulated.provider import SimulatedProvider
-from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry, SimulationContext
-from apigen_pipeline.llm.types import ChatMessage, LLMRequest, LLMResponse
-from apigen_pipeline_tests.llm.simulated.schema_corpus import RESPONSE_SCHEMAS, TAU_LIKE_TOOLS
+from apigen_pipeline.simulated.provider import SimulatedProvider
+from apigen_pipeline.simulated.registry import RoleHandlerRegistry
+from apigen_pipeline_tests.simulated.schema_corpus import RESPONSE_SCHEMAS, TAU_LIKE_TOOLS
 
 N_REQUESTS = 2000
 RATE = 0.2

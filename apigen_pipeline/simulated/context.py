@@ -1,27 +1,23 @@
-"""Role handlers: how later pipeline stages teach the simulated backend to play their role.
+"""`SimulationContext`: everything a role handler needs to answer one request deterministically.
 
-A handler is `handler(request, ctx) -> LLMResponse | None`; returning None falls back to the
-generic behaviour. Registration is explicit (call `register_role_handler`), never an import side
-effect, so the generic behaviour works with nothing registered.
-
-`SimulationContext` is everything a handler needs to answer deterministically: a `random.Random`
-seeded from (seed, request, model), the fault injector (which never fires on repair requests), the
-JSON found in the prompt with a grounding index over it, and response builders.
+A `random.Random` seeded from (seed, request, model), the fault injector (which never fires on
+repair requests) with its own stream, the JSON found in the prompt with a grounding index over it,
+and response builders.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from apigen_pipeline.llm.simulated.faults import FaultInjector, FaultKind
-from apigen_pipeline.llm.simulated.prompt_json import GroundingIndex, extract_json_blocks
-from apigen_pipeline.llm.simulated.schema_values import value_for_schema
-from apigen_pipeline.llm.simulated.tokens import estimate_tokens, json_text
-from apigen_pipeline.llm.types import ChatMessage, LLMRequest, LLMResponse, ToolCallData, ToolSchema
+from apigen_pipeline.llm.tokens import estimate_tokens, json_text
+from apigen_pipeline.llm.types import ChatMessage, LLMRequest, LLMResponse, ToolCallData
+from apigen_pipeline.simulated.faults import FaultInjector, FaultKind
+from apigen_pipeline.simulated.prompt_json import GroundingIndex, extract_json_blocks
+from apigen_pipeline.simulated.schema_values import value_for_schema
 
 
 @dataclass
@@ -70,9 +66,6 @@ class SimulationContext:
     def system_text(self) -> str | None:
         return _last_content(self.request.messages, "system")
 
-    def tool(self, name: str) -> ToolSchema | None:
-        return next((tool for tool in self.request.tools if tool.name == name), None)
-
     # -- building answers ------------------------------------------------------------------------
     def value_for_schema(self, schema: Mapping[str, Any] | bool, name: str | None = None) -> Any:
         """A value for `schema` from this request's stream, reusing values seen in the prompt."""
@@ -97,44 +90,3 @@ def _last_content(messages: Sequence[ChatMessage], role: str) -> str | None:
         if message.role == role:
             return message.content
     return None
-
-
-RoleHandler = Callable[[LLMRequest, SimulationContext], LLMResponse | None]
-
-
-class RoleHandlerRegistry:
-    """Role name -> handler. One handler per role; it can dispatch further on `request.tags`."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, RoleHandler] = {}
-
-    def register(self, role: str, handler: RoleHandler, *, replace: bool = False) -> None:
-        current = self._handlers.get(role)
-        if current is not None and current is not handler and not replace:
-            raise ValueError(f"a simulated handler for role {role!r} is already registered; pass replace=True")
-        self._handlers[role] = handler
-
-    def unregister(self, role: str) -> None:
-        self._handlers.pop(role, None)
-
-    def get(self, role: str) -> RoleHandler | None:
-        return self._handlers.get(role)
-
-    def roles(self) -> list[str]:
-        return sorted(self._handlers)
-
-
-DEFAULT_REGISTRY = RoleHandlerRegistry()
-
-
-def register_role_handler(role: str, handler: RoleHandler, *, replace: bool = False) -> None:
-    """Register `handler` for `role` in the default registry used by `SimulatedProvider`."""
-    DEFAULT_REGISTRY.register(role, handler, replace=replace)
-
-
-def unregister_role_handler(role: str) -> None:
-    DEFAULT_REGISTRY.unregister(role)
-
-
-def get_role_handler(role: str) -> RoleHandler | None:
-    return DEFAULT_REGISTRY.get(role)

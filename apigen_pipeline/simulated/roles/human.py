@@ -1,6 +1,6 @@
-"""The simulated human and critic: they answer exactly the formats `human.py` asks for.
+"""The simulated human: it answers exactly the format `phase2/human.py` asks for.
 
-Human: reads only its system message (`<instruction>`, `<persona>`) and the conversation; says one
+It reads only its system message (`<instruction>`, `<persona>`) and the conversation; says one
 thing per turn: a request, a question, its identity when asked, "yes" to a proposal that matches what it
 asked for (else "no" and a restatement), and ###STOP### when everything has been said and handled.
 Faults (per candidate): `user_drift` changes a value it says (an invented fact), `user_early_stop`
@@ -8,24 +8,22 @@ ends the conversation before the task is done. Best-of-N filters such noise; per
 filter, because every candidate of a conversation shares them (drawn once per conversation, at
 `trait_strength`): an impatient user gives up after `impatience_turns` turns when asked for more, a
 forgetful one never mentions its last request, an indecisive one backs out of its last confirmation.
-
-Critic: scores a candidate 0-10: low when it carries a value the instruction does not have, or stops
-while requests are unsaid or a confirmation is open; a careless critic (`critic_miss`) overlooks this.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from dataclasses import dataclass
 
-from apigen_pipeline.llm.simulated import FaultKind, SimulationContext
 from apigen_pipeline.llm.types import LLMRequest, LLMResponse
 from apigen_pipeline.phase2.models import STOP_TOKEN
 from apigen_pipeline.phase2.prompts import tagged_text
-from apigen_pipeline.phase2.simulated_script import (
+from apigen_pipeline.simulated.context import SimulationContext
+from apigen_pipeline.simulated.faults import FaultKind
+from apigen_pipeline.simulated.roles.script import (
+    CONFIRMATION_ASKED,
     HumanScript,
     ScriptItem,
     parse_instruction,
@@ -33,7 +31,6 @@ from apigen_pipeline.phase2.simulated_script import (
     value_tokens,
 )
 
-CONFIRMATION_ASKED = re.compile(r"\(yes/no\)|\bconfirm\b|\bproceed\?|shall i\b|should i go ahead", re.IGNORECASE)
 IDENTITY_ASKED = re.compile(r"identif|authenticat|verify|email|zip code|user id", re.IGNORECASE)
 FAILURE_REPORTED = re.compile(r"\bsorry\b|could not|couldn't|cannot|can't|unable|not possible", re.IGNORECASE)
 CLARIFICATION_ASKED = re.compile(r"tell me more|clarify|didn't understand|did not understand", re.IGNORECASE)
@@ -152,36 +149,3 @@ def human_handler(request: LLMRequest, ctx: SimulationContext, traits: TraitSett
     if tagged_text(system, "instruction") is None:
         return None
     return ctx.text_response(human_reply(request, ctx, traits))
-
-
-# -- critic -------------------------------------------------------------------------------------------
-def critic_score(instruction: str, conversation: list[dict[str, str]], candidate: str, rng: random.Random,
-                 careless: bool) -> tuple[int, str]:
-    script = parse_instruction(instruction)
-    lowered_instruction = instruction.lower()
-    invented = [v for v in value_tokens(candidate) if v.lower() not in lowered_instruction]
-    customer = [turn.get("text", "") for turn in conversation if turn.get("speaker") == "customer"]
-    agent = [turn.get("text", "") for turn in conversation if turn.get("speaker") == "agent"]
-    open_items = [item for item in script.items if not said(item, [*customer, candidate])]
-    confirmation_open = bool(agent) and bool(CONFIRMATION_ASKED.search(agent[-1]))
-    premature = STOP_TOKEN in candidate and (bool(open_items) or confirmation_open)
-    if careless or not (invented or premature):
-        return 8 + rng.randint(0, 2), "Faithful to the instruction and natural."
-    if invented:
-        return rng.randint(1, 3), f"Mentions values not in the instruction: {', '.join(invented)}."
-    return rng.randint(1, 3), "Ends the conversation before the task is done."
-
-
-def critic_handler(request: LLMRequest, ctx: SimulationContext, critic_miss: float) -> LLMResponse | None:
-    text = next((m.content or "" for m in reversed(request.messages) if m.role == "user"), "")
-    instruction, conversation, candidate = (tagged_text(text, tag) for tag in ("instruction", "conversation",
-                                                                               "candidate"))
-    if instruction is None or candidate is None:
-        return None
-    try:
-        turns = json.loads(conversation or "[]")
-    except json.JSONDecodeError:
-        turns = []
-    careless = ctx.fault_rng.random() < critic_miss and not ctx.is_repair
-    score, reason = critic_score(instruction, turns if isinstance(turns, list) else [], candidate, ctx.rng, careless)
-    return ctx.json_response({"score": score, "reason": reason})

@@ -13,11 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from apigen_pipeline.phase1.simulated_roles import QUESTION_PREFIX, REQUEST_PREFIX
+from apigen_pipeline.simulated.roles.instruction import QUESTION_PREFIX, REQUEST_PREFIX
 
 IDENTITY_PREFIX = "If asked to identify yourself, give your "
 ItemKind = Literal["request", "question", "statement"]
 # Tokens a user could get wrong and an agent would act on: ids, emails, numbers, codes.
+# How an agent asks for a confirmation: the human answers it, the critic checks it is not left open.
+CONFIRMATION_ASKED = re.compile(r"\(yes/no\)|\bconfirm\b|\bproceed\?|shall i\b|should i go ahead", re.IGNORECASE)
 VALUE_TOKEN = re.compile(r"[#\w.@/:-]*\d[#\w.@/:-]*|[\w.+-]+@[\w-]+\.[\w.]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 

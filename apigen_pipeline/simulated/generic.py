@@ -10,10 +10,10 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from apigen_pipeline.llm.simulated.faults import FaultKind
-from apigen_pipeline.llm.simulated.roles import SimulationContext
-from apigen_pipeline.llm.simulated.tokens import json_text
+from apigen_pipeline.llm.tokens import json_text
 from apigen_pipeline.llm.types import LLMRequest, LLMResponse, ToolSchema
+from apigen_pipeline.simulated.context import SimulationContext
+from apigen_pipeline.simulated.faults import FaultKind
 
 _USER_OPENERS = (
     "Hi, I need some help with {thing}.",
@@ -141,4 +141,3 @@ def _text_reply(request: LLMRequest, ctx: SimulationContext) -> str:
     if request.role == "agent":
         return ctx.rng.choice(_AGENT_REPLIES)
     return ctx.rng.choice(_PLAIN_REPLIES)
-

@@ -1,25 +1,18 @@
-"""Configurable, deterministic fault injection for the simulated backend.
+"""How often the offline simulated backend makes each kind of mistake: part of the LLM settings.
 
-Generic paths use `invalid_json`, `wrong_argument` and `unknown_tool`; the other kinds are for role
-handlers (judges, the simulated user, the agent) to apply in their own way.
-
-Repair requests never get a fault: when the gateway re-asks after an invalid reply it appends the
-bad answer and a user message starting with `REPAIR_MARKER`; injecting again there would make
-repairs fail at the fault rate a second time and the repair path would never be seen to succeed.
+The settings choose the backend (`APIGEN_LLM`) and carry its seed, latency and these rates, so they
+live with the settings; the backend that applies them is `apigen_pipeline.simulated`, which sits above
+the stages whose roles it plays. Generic paths use `invalid_json`, `wrong_argument` and `unknown_tool`;
+the other kinds are for the role handlers (judges, the simulated user, the agent).
 """
 
 from __future__ import annotations
 
-import random
 from enum import StrEnum
 
 from pydantic import Field
 
-from apigen_pipeline.llm.types import LLMRequest
 from apigen_pipeline.records import FrozenModel
-
-# The gateway's repair messages begin with this text (the validation error follows it).
-REPAIR_MARKER = "Your previous reply was invalid"
 
 
 class FaultKind(StrEnum):
@@ -31,7 +24,6 @@ class FaultKind(StrEnum):
     USER_EARLY_STOP = "user_early_stop"      # the simulated user ends before the task is done
     AGENT_WRONG_TOOL = "agent_wrong_tool"    # the agent calls a plausible but wrong tool
     AGENT_SKIP_CONFIRMATION = "agent_skip_confirmation"  # the agent writes without an explicit "yes"
-
 
 
 class FaultRates(FrozenModel):
@@ -52,24 +44,3 @@ class FaultRates(FrozenModel):
 
     def rate(self, kind: FaultKind | str) -> float:
         return float(getattr(self, FaultKind(kind).value))
-
-
-class FaultInjector:
-    """Decides whether a fault fires, from a caller-supplied seeded `random.Random` only."""
-
-    def __init__(self, rates: FaultRates | None = None):
-        self.rates = rates if rates is not None else FaultRates()
-
-    def fires(self, kind: FaultKind | str, rng: random.Random) -> bool:
-        # Always draw exactly once, whatever the rate, so one kind's rate never shifts the
-        # random stream (and therefore the answers) seen by the decisions that follow.
-        draw = rng.random()
-        return draw < self.rates.rate(kind)
-
-
-def is_repair_request(request: LLMRequest) -> bool:
-    """True when the last user message is the gateway's re-ask after an invalid reply."""
-    for message in reversed(request.messages):
-        if message.role == "user":
-            return (message.content or "").lstrip().startswith(REPAIR_MARKER)
-    return False

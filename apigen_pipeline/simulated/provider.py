@@ -2,7 +2,8 @@
 
 An answer is a pure function of (seed, the request's full content, the model name): both random
 streams a request uses are seeded from one SHA-256 over them, never from the clock or global state.
-A registered role handler answers first; when it returns None the generic behaviour does.
+The handler its registry holds for the request's role answers first; when there is none, or it
+returns None, the generic behaviour does.
 Usage carries *estimated* tokens so a simulated run doubles as a cost rehearsal for real models.
 """
 
@@ -13,13 +14,14 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from apigen_pipeline.llm.providers.base import ProviderError
-from apigen_pipeline.llm.simulated.faults import FaultInjector, FaultKind, FaultRates, is_repair_request
-from apigen_pipeline.llm.simulated.generic import generic_response
-from apigen_pipeline.llm.simulated.roles import DEFAULT_REGISTRY, RoleHandlerRegistry, SimulationContext
-from apigen_pipeline.llm.simulated.schema_values import SchemaValueError
-from apigen_pipeline.llm.simulated.tokens import estimate_output_tokens, estimate_request_tokens
+from apigen_pipeline.llm.errors import ProviderError
+from apigen_pipeline.llm.tokens import estimate_output_tokens, estimate_request_tokens
 from apigen_pipeline.llm.types import ErrorKind, LLMRequest, LLMResponse, Usage
+from apigen_pipeline.simulated.context import SimulationContext
+from apigen_pipeline.simulated.faults import FaultInjector, FaultKind, FaultRates, is_repair_request
+from apigen_pipeline.simulated.generic import generic_response
+from apigen_pipeline.simulated.registry import RoleHandlerRegistry
+from apigen_pipeline.simulated.schema_values import SchemaValueError
 
 SIMULATED_MODEL = "simulated"
 GENERIC_HANDLER = "generic"
@@ -51,8 +53,8 @@ class SimulatedProvider:
         self.fault_rates = faults if faults is not None else FaultRates()
         self.injector = FaultInjector(self.fault_rates)
         self.latency_s = latency_s
-        # The module-level registry unless a caller (usually a test) brings its own.
-        self.handlers = handlers if handlers is not None else DEFAULT_REGISTRY
+        # Without a registry every request gets the generic behaviour.
+        self.handlers = handlers if handlers is not None else RoleHandlerRegistry()
 
     async def send(self, request: LLMRequest, model: str) -> LLMResponse:
         outcome = self.simulate(request, model)

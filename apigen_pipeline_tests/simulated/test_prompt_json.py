@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from apigen_pipeline.llm.simulated.prompt_json import GroundingIndex, extract_json_blocks
+from apigen_pipeline.simulated.prompt_json import GroundingIndex, extract_json_blocks
 
 
 def test_finds_json_in_context_tags_fences_and_bare_text() -> None:

@@ -15,18 +15,24 @@ Answers follow the request's tool-call mode: native tool calls, or a next-action
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from apigen_pipeline.environments.base import Environment, ToolSpec
-from apigen_pipeline.llm.simulated import FaultKind, SimulationContext
 from apigen_pipeline.llm.tool_call_modes import NEXT_ACTION_SCHEMA_NAME, REPLY_ACTION
 from apigen_pipeline.llm.types import LLMRequest, LLMResponse, canonical
-from apigen_pipeline.phase1.bindings import bound_environment
 from apigen_pipeline.phase2.audit import is_confirmation
-from apigen_pipeline.phase2.utterances import match_utterances
+from apigen_pipeline.simulated.context import SimulationContext
+from apigen_pipeline.simulated.faults import FaultKind
+from apigen_pipeline.simulated.roles.conversation import (
+    Turn,
+    conversation_turns,
+    find_field,
+    observation_json,
+)
+from apigen_pipeline.simulated.roles.utterances import match_utterances
 
 PROPOSAL_QUESTION = "Do you want me to proceed? (yes/no)"
 ANYTHING_ELSE = "Is there anything else I can help you with?"
@@ -35,88 +41,13 @@ ASK_IDENTITY = ("I'd be glad to help. First I need to verify your identity: plea
 _IDENTITY = re.compile(r"\bmy (email(?: address)?|first name|last name|zip(?: code)?|user id) is "
                        r"([^\s,;]+?)[.,;]?(?=\s|$)", re.IGNORECASE)
 _QUESTION = re.compile(r"know the (?P<field>[\w ]+?) of (?P<noun>[a-z]+) (?P<id>[#\w-]+)", re.IGNORECASE)
-_JSON_RESULT = re.compile(r"^Result of (?P<name>[\w.-]+) \(call [^)]*\):\n", re.DOTALL)
 _CONFIRMATION_WORDS = ("yes", "yeah", "yep", "confirm", "confirmed", "go ahead", "proceed", "please do", "sure")
-
-
-@dataclass
-class Turn:
-    role: str                     # "user" | "assistant" | "call" | "result"
-    text: str = ""
-    name: str = ""
-    arguments: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.text.startswith("Error")
 
 
 @dataclass(frozen=True)
 class Decision:
     text: str | None = None
     call: tuple[str, dict[str, Any]] | None = None
-
-
-def conversation_turns(request: LLMRequest) -> list[Turn]:
-    """The request's messages as turns, reading both the native and the json tool-call dialects."""
-    json_mode = request.response_schema_name == NEXT_ACTION_SCHEMA_NAME
-    turns: list[Turn] = []
-    last_call = ""
-    for message in request.messages:
-        content = message.content or ""
-        if message.role == "user":
-            result = _JSON_RESULT.match(content) if json_mode else None
-            if result:
-                turns.append(Turn("result", content[result.end():], result.group("name")))
-            else:
-                turns.append(Turn("user", content))
-        elif message.role == "assistant":
-            action = _json_action(content) if json_mode else None
-            if action is not None and action.get("action") != REPLY_ACTION:
-                last_call = str(action.get("action"))
-                turns.append(Turn("call", name=last_call, arguments=dict(action.get("arguments") or {})))
-            elif action is not None:
-                turns.append(Turn("assistant", str(action.get("content", ""))))
-            else:
-                if content:
-                    turns.append(Turn("assistant", content))
-                for call in message.tool_calls:
-                    last_call = call.name
-                    turns.append(Turn("call", name=call.name, arguments=dict(call.arguments)))
-        elif message.role == "tool":
-            turns.append(Turn("result", content, message.name or last_call))
-    return turns
-
-
-def _json_action(content: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(content)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) and "action" in value else None
-
-
-def _observation_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _find_field(value: Any, key: str) -> Any:
-    if isinstance(value, dict):
-        if key in value and not isinstance(value[key], dict | list):
-            return value[key]
-        for child in value.values():
-            found = _find_field(child, key)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for child in value:
-            found = _find_field(child, key)
-            if found is not None:
-                return found
-    return None
 
 
 @dataclass
@@ -167,7 +98,7 @@ class AgentMind:
                 arguments = self.turns[index].arguments
                 if "user_id" in arguments:
                     return str(arguments["user_id"])
-                observed = _observation_json(self.results[index].text)
+                observed = observation_json(self.results[index].text)
                 if isinstance(observed, dict) and "user_id" in observed:
                     return str(observed["user_id"])
                 if isinstance(observed, str) and observed.strip():
@@ -178,7 +109,7 @@ class AgentMind:
         values: dict[str, Any] = {}
         user_id = self.authenticated_user()
         for index in sorted(self.results):
-            observed = _observation_json(self.results[index].text)
+            observed = observation_json(self.results[index].text)
             if isinstance(observed, dict):
                 for key, value in observed.items():
                     if not isinstance(value, dict | list):
@@ -344,7 +275,7 @@ class AgentMind:
             return Decision(call=(intent.tool, intent.arguments))
         index = max(i for i, call in self.calls if call.name == intent.tool and call.arguments == intent.arguments)
         result = self.results.get(index)
-        value = _find_field(_observation_json(result.text), field_name.replace(" ", "_")) if result else None
+        value = find_field(observation_json(result.text), field_name.replace(" ", "_")) if result else None
         if value is None:
             return Decision(text=f"I'm sorry, I couldn't find {subject}.")
         return Decision(text=f"The {field_name} of {noun} {record_id} is {value}.")
@@ -355,8 +286,9 @@ class AgentMind:
         return f"Done: your request ({result.name.replace('_', ' ')}) has been completed. {ANYTHING_ELSE}"
 
 
-def agent_handler(request: LLMRequest, ctx: SimulationContext) -> LLMResponse | None:
-    environment = bound_environment(request.tags.get("domain", ""))
+def agent_handler(request: LLMRequest, ctx: SimulationContext,
+                  environments: Mapping[str, Environment]) -> LLMResponse | None:
+    environment = environments.get(request.tags.get("domain", ""))
     if environment is None:
         return None
     decision = AgentMind(environment, conversation_turns(request), ctx).decide()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from apigen_pipeline.llm.simulated.tokens import (
+from apigen_pipeline.llm.tokens import (
     estimate_output_tokens,
     estimate_request_tokens,
     estimate_tokens,

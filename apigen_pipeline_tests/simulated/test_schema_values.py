@@ -7,10 +7,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from apigen_pipeline.llm.simulated.prompt_json import GroundingIndex
-from apigen_pipeline.llm.simulated.regex_strings import string_for_pattern
-from apigen_pipeline.llm.simulated.schema_values import SchemaValueError, value_for_schema
-from apigen_pipeline_tests.llm.simulated.schema_corpus import ALL_SCHEMAS, TAU_LIKE_PARAMETERS
+from apigen_pipeline.simulated.prompt_json import GroundingIndex
+from apigen_pipeline.simulated.regex_strings import string_for_pattern
+from apigen_pipeline.simulated.schema_values import SchemaValueError, value_for_schema
+from apigen_pipeline_tests.simulated.schema_corpus import ALL_SCHEMAS, TAU_LIKE_PARAMETERS
 
 SEEDS = range(60)
 

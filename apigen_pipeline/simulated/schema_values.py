@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
-from apigen_pipeline.llm.simulated.regex_strings import compiled, string_for_pattern
+from apigen_pipeline.simulated.regex_strings import compiled, string_for_pattern
 
 _MAX_DEPTH = 8  # past this, optional properties and array items are left out so recursion stops
 _PATTERN_ATTEMPTS = 8
