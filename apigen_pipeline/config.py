@@ -20,10 +20,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from apigen_pipeline.llm.config import BACKEND_ENV_VAR, BASE_URL_ENV_VAR, LLMSettings
 from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.phase1.settings import Phase1Config
-from apigen_pipeline.phase1.simulated_roles import Phase1SimulationRates
 from apigen_pipeline.phase2.models import Phase2Settings
-from apigen_pipeline.phase2.simulated_roles import Phase2SimulationRates
 from apigen_pipeline.records import FrozenModel
+from apigen_pipeline.simulated.rates import Phase1SimulationRates, Phase2SimulationRates
 
 CONFIG_ENV_VAR = "APIGEN_CONFIG"
 _BATCH_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -16,7 +16,14 @@ from apigen_pipeline.llm.config import LLMSettings, ModelRef, RetrySettings, Rol
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
 from apigen_pipeline.llm.request_log import RequestLog
 from apigen_pipeline.llm.types import ChatMessage, LLMRequest
-from apigen_pipeline.testing.wire_servers import AnthropicWireServer, FaultPlan, OpenAIWireServer, WireServer
+from apigen_pipeline.testing.wire_servers import (
+    AnthropicWireServer,
+    FaultPlan,
+    OpenAIWireServer,
+    WireReply,
+    WireServer,
+    deterministic_responder,
+)
 from apigen_pipeline.warehouse import Warehouse
 
 PLANTED_KEY = "sk-test-PLANTED-SECRET-123"
@@ -180,3 +187,37 @@ def test_sigkill_mid_batch_resumes_without_resending_answers(tmp_path):
     logs = stderr_path.read_text()
     assert "LLM batch done" in logs
     assert leaked_anywhere(PLANTED_KEY, killed_warehouse, logs) == []
+
+
+def llama_cpp_like(body: dict, call_index: int) -> WireReply:
+    """llama.cpp's Python server: json_schema is a 500, json_object with a schema works."""
+    if (body.get("response_format") or {}).get("type") == "json_schema":
+        return WireReply.server_error('response_format type must be one of "text" or "json_object", '
+                                      "but got: json_schema")
+    return deterministic_responder(body, call_index)
+
+
+def test_structured_mode_is_detected_once_per_endpoint_by_each_gateway(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, PLANTED_KEY)
+    with OpenAIWireServer(llama_cpp_like) as server, \
+            RequestLog(Warehouse(tmp_path / "w.duckdb"), background=False) as log:
+        generator = ModelRef(provider="openai", model="small", base_url=server.base_url, api_key_env=KEY_ENV)
+        # Another model and tool-call mode at the same endpoint: another provider instance.
+        summarizer = generator.model_copy(update={"model": "smaller", "tool_call_mode": "json"})
+        settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=generator,
+                                                                               summarizer=summarizer))
+
+        def ask(role: str, count: int, first: int = 0) -> list[LLMRequest]:
+            return [LLMRequest(role=role, messages=[ChatMessage(role="user", content=f"{role} task {i}.")],
+                               response_schema=SCHEMA) for i in range(first, first + count)]
+
+        gateway = LLMGateway(settings, log)
+        first = gateway.complete_many(ask("generator", 3), CONTEXT)    # each call runs its own event loop
+        second = gateway.complete_many(ask("summarizer", 3), CONTEXT)
+        formats = [r.body.get("response_format", {}).get("type") for r in server.requests]
+        assert all(result.ok for result in first + second)
+        assert formats.count("json_schema") == 1 and formats.count("json_object") == 6
+        # Nothing is learned process-wide: another gateway finds out for itself.
+        LLMGateway(settings, log).complete_many(ask("generator", 1, first=3), CONTEXT)  # not a cache hit
+        formats = [r.body.get("response_format", {}).get("type") for r in server.requests]
+        assert formats.count("json_schema") == 2

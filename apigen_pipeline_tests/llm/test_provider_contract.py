@@ -15,14 +15,10 @@ import jsonschema
 import openai
 import pytest
 
+from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.providers.anthropic_provider import AnthropicProvider
-from apigen_pipeline.llm.providers.base import Provider, ProviderError
-from apigen_pipeline.llm.providers.openai_provider import (
-    OpenAIProvider,
-    chat_completion_params,
-    detected_structured_mode,
-    forget_detected_structured_modes,
-)
+from apigen_pipeline.llm.providers.base import Provider
+from apigen_pipeline.llm.providers.openai_provider import OpenAIProvider, chat_completion_params
 from apigen_pipeline.llm.types import (
     ChatMessage,
     ErrorKind,
@@ -139,14 +135,12 @@ def harness(request, monkeypatch) -> Harness:
     chosen: Harness = request.param
     monkeypatch.setenv(chosen.key_env, PLANTED_KEY)
     monkeypatch.delenv(chosen.base_url_env, raising=False)
-    forget_detected_structured_modes()
     return chosen
 
 
 @pytest.fixture
 def openai_harness(monkeypatch) -> Harness:
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED_KEY)
-    forget_detected_structured_modes()
     return HARNESSES[0]
 
 
@@ -411,7 +405,7 @@ def test_openai_auto_falls_back_to_json_object_once(openai_harness, caplog):
     assert server.requests[1].body["response_format"]["schema"] == BLUEPRINT_SCHEMA
     for response in (first, second):
         jsonschema.validate(json.loads(response.text), BLUEPRINT_SCHEMA)
-    assert detected_structured_mode(provider.endpoint) == "json_object"
+    assert provider.capabilities.structured_mode(provider.endpoint) == "json_object"
 
 
 def test_openai_detection_is_shared_by_concurrent_requests(openai_harness):
@@ -454,7 +448,7 @@ def test_openai_plain_server_error_during_detection_is_transient_and_not_remembe
         error = failure(provider, user_request(response_schema=BLUEPRINT_SCHEMA))
     assert error.kind is ErrorKind.TRANSIENT
     assert server.request_count == 1
-    assert detected_structured_mode(provider.endpoint) is None
+    assert provider.capabilities.structured_mode(provider.endpoint) is None
 
 
 def test_openai_explicit_mode_skips_detection(openai_harness):

@@ -19,7 +19,8 @@ from apigen_pipeline.dataset.rows import passk_result_rows
 from apigen_pipeline.dataset.targets import LocalTarget, S3Target
 from apigen_pipeline.defs.shared.environment import environment_for
 from apigen_pipeline.defs.shared.frames import partition_frame
-from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata
+from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata, simulated_backend
+from apigen_pipeline.defs.shared.metadata import markdown_counts
 from apigen_pipeline.defs.shared.partition_reads import kept_blueprints, kept_trajectories, usage_totals
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.defs.shared.policies import (
@@ -35,7 +36,6 @@ from apigen_pipeline.paths import exports_dir
 from apigen_pipeline.phase1.models import Phase1Stats
 from apigen_pipeline.phase2.agent import agent_system_text, agent_tools
 from apigen_pipeline.phase2.models import Phase2Stats
-from apigen_pipeline.phase2.simulated_roles import register_phase2_roles
 from apigen_pipeline.warehouse import PartitionWrite, Warehouse
 
 
@@ -57,13 +57,15 @@ def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         source = ExportSource(domain=partition.domain, batch=partition.batch,
                               system_text=agent_system_text(environment, partition.domain, config.phase2.prompts.agent),
                               tools=agent_tools(environment), write_tools=environment.write_tools)
-        target, location = _export_target(config.export.target, store, s3)
+        target, location = export_target(config.export.target, store, s3)
         blueprints = {b.blueprint_id: b for b in kept_blueprints(store, partition)}
         manifest = export_dataset(kept_trajectories(store, partition), source, card, target, blueprints)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": manifest.rows,
             "location": location,
             "files": dg.MetadataValue.md("\n".join(f"- `{f.location}` ({f.size_bytes} bytes)" for f in manifest.files)),
+            "rows_dropped": sum(manifest.dropped_by_reason.values()),
+            "dropped_by_reason": markdown_counts(manifest.dropped_by_reason, "reason"),
             "simulated_not_for_training": card.simulated,
             "cost_usd": round(usage.cost_usd, 6),
             "projected_cost_usd": round(usage.projected_cost_usd, 6),
@@ -109,10 +111,10 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         metadata: dict[str, object] = {"tasks": len(blueprints), "agent": label}
         if evaluation.enabled and blueprints:
             environment, _ = environment_for(pipeline_config, partition.domain)
-            register_phase2_roles(config.simulated_phase2)
             call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                        asset="passk_evaluation")
-            with llm.bind(settings, store, call_context) as client:
+            simulated = simulated_backend(config, partition.domain, environment)
+            with llm.bind(settings, store, call_context, simulated) as client:
                 result = run_passk_evaluation(blueprints, environment, client, evaluation.k, label,
                                               settings=config.phase2, domain=partition.domain)
             rows = passk_result_rows(result.results)
@@ -179,7 +181,7 @@ def report_metadata(report: GenerationReport) -> dict[str, object]:
     return metadata
 
 
-def _export_target(configured: str | None, store: Warehouse, s3: S3Resource):
+def export_target(configured: str | None, store: Warehouse, s3: S3Resource):
     """The export root; the files land at `<format>/<domain>/<batch>.<ext>` below it."""
     if configured and configured.startswith("s3://"):
         bucket, _, prefix = configured[5:].partition("/")

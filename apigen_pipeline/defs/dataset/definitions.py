@@ -7,8 +7,10 @@ from apigen_pipeline.defs.dataset.assets import (
     build_passk_evaluation,
     build_training_dataset,
 )
+from apigen_pipeline.defs.dataset.checks import build_dataset_checks
 
 
 def dataset_definitions(partitions_def: dg.PartitionsDefinition) -> dg.Definitions:
     return dg.Definitions(assets=[build_training_dataset(partitions_def), build_passk_evaluation(partitions_def),
-                                  build_generation_report_asset(partitions_def)])
+                                  build_generation_report_asset(partitions_def)],
+                          asset_checks=build_dataset_checks(partitions_def))

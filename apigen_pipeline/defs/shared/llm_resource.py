@@ -12,13 +12,17 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.defs.shared.policies import non_retryable
+from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.llm.config import LLMSettings
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway, PermanentProviderError
-from apigen_pipeline.llm.request_log import RequestLog, SecretScrubber
+from apigen_pipeline.llm.request_log import RequestLog
+from apigen_pipeline.llm.secrets import SecretScrubber
 from apigen_pipeline.llm.types import LLMRequest, LLMResult
 from apigen_pipeline.paths import spool_dir
 from apigen_pipeline.percentile import percentile
+from apigen_pipeline.simulated import SimulatedBackend
 from apigen_pipeline.warehouse import Warehouse
 
 
@@ -44,14 +48,22 @@ class LLMResource(dg.ConfigurableResource):
     spool_directory: str | None = None
 
     @contextmanager
-    def bind(self, settings: LLMSettings, warehouse: Warehouse, call_context: CallContext) -> Iterator[BoundClient]:
+    def bind(self, settings: LLMSettings, warehouse: Warehouse, call_context: CallContext,
+             simulated: SimulatedBackend) -> Iterator[BoundClient]:
+        """A client for one asset's LLM work; `simulated` plays the roles wherever `settings` route to it."""
         scrubber = SecretScrubber.from_env(settings.api_key_env_names())
         log = RequestLog(warehouse, spool_dir=self.spool_directory or spool_dir(warehouse.path.parent),
                          scrub=scrubber).open()
         try:
-            yield BoundClient(LLMGateway(settings, log), call_context)
+            gateway = LLMGateway(settings, log, provider_factories={"simulated": simulated.provider})
+            yield BoundClient(gateway, call_context)
         finally:
             log.close()
+
+
+def simulated_backend(config: PipelineConfig, domain: str, environment: Environment) -> SimulatedBackend:
+    """The simulated roles for this partition: its environment and the config's simulation rates."""
+    return SimulatedBackend({domain: environment}, config.simulated_phase1, config.simulated_phase2)
 
 
 def llm_metadata(gateway: LLMGateway) -> dict[str, object]:
