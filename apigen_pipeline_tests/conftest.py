@@ -17,14 +17,3 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.delenv("APIGEN_CONFIG", raising=False)
     monkeypatch.delenv("APIGEN_LLM", raising=False)
 
-
-@pytest.fixture(autouse=True)
-def _restore_simulated_role_handlers():
-    """Assets register the simulated Phase-1/2 roles in the process-wide registry; each test starts
-    from the registry as it was, so test order never matters."""
-    from apigen_pipeline.llm.simulated.roles import DEFAULT_REGISTRY
-
-    saved = dict(DEFAULT_REGISTRY._handlers)
-    yield
-    DEFAULT_REGISTRY._handlers.clear()
-    DEFAULT_REGISTRY._handlers.update(saved)

@@ -23,12 +23,15 @@ from typing import Literal
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, ProviderName, RateLimit, RoleModels
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
 from apigen_pipeline.llm.request_log import RequestLog
-from apigen_pipeline.llm.simulated.faults import FaultRates
+from apigen_pipeline.llm.simulated_faults import FaultRates
 from apigen_pipeline.llm.types import ChatMessage, LLMRequest
+from apigen_pipeline.simulated import SimulatedBackend
 from apigen_pipeline.testing.wire_servers import AnthropicWireServer, OpenAIWireServer, WireServer
 from apigen_pipeline.warehouse import Warehouse
 
 CONTEXT = CallContext(domain="bench", batch="b1", run_id="bench", asset="bench")
+# Generic answers only: the replay benchmark sends no pipeline prompts.
+SIMULATED_FACTORY = {"simulated": SimulatedBackend().provider}
 KEY_ENV = "APIGEN_BENCH_KEY"
 
 
@@ -77,9 +80,9 @@ def bench_replay(home: Path, count: int = 10_000) -> bool:
     batch = requests(count, "replay")
     settings = LLMSettings(simulated_faults=FaultRates.none())
     with RequestLog(warehouse) as log:  # fill the cache through the offline backend
-        LLMGateway(settings, log).complete_many(batch, CONTEXT)
+        LLMGateway(settings, log, provider_factories=SIMULATED_FACTORY).complete_many(batch, CONTEXT)
     with RequestLog(warehouse) as log:
-        gateway = LLMGateway(settings, log)
+        gateway = LLMGateway(settings, log, provider_factories=SIMULATED_FACTORY)
         started = time.perf_counter()
         results = gateway.complete_many(batch, CONTEXT)
         elapsed = time.perf_counter() - started

@@ -13,22 +13,20 @@ from __future__ import annotations
 import argparse
 import time
 
+from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import EnvironmentNotFoundError, load_environment
 from apigen_pipeline.llm.client import DirectClient
-from apigen_pipeline.llm.simulated import SimulatedProvider
-from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry
 from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig
 from apigen_pipeline.phase1.runner import run_phase1
 from apigen_pipeline.phase1.settings import Phase1Config
-from apigen_pipeline.phase1.simulated_roles import register_phase1_roles
+from apigen_pipeline.simulated import SimulatedBackend, SimulatedProvider
 
 MOCK = "apigen_pipeline_tests.mock_domain:plugin"
 
 
-def client(seed: int) -> DirectClient:
-    registry = RoleHandlerRegistry()
-    register_phase1_roles(registry=registry)
-    return DirectClient(SimulatedProvider(seed=seed, handlers=registry))
+def client(seed: int, environment: Environment) -> DirectClient:
+    roles = SimulatedBackend({environment.name: environment}).roles
+    return DirectClient(SimulatedProvider(seed=seed, handlers=roles))
 
 
 def bench_domain(reference: str, count: int, seed: int) -> None:
@@ -39,7 +37,7 @@ def bench_domain(reference: str, count: int, seed: int) -> None:
     sampling_s = time.perf_counter() - started
     print(f"\n== {environment.name}: {count} contexts (sampled in {sampling_s:.2f} s)")
     for label, config in (("R=0", Phase1Config().with_feedback_rounds(0)), ("default R", Phase1Config())):
-        result = run_phase1(contexts, environment, client(seed), config)
+        result = run_phase1(contexts, environment, client(seed, environment), config)
         stats, timings = result.stats, result.timings
         attempts = stats.attempts + stats.recombination_tried
         print(f"  {label:<9} (R={result.feedback_rounds}): yield {stats.yield_with_feedback:.1%} "

@@ -14,36 +14,32 @@ import argparse
 import time
 
 from apigen_pipeline.config import SamplingConfig
+from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.client import DirectClient
-from apigen_pipeline.llm.simulated import SimulatedProvider
-from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry
 from apigen_pipeline.phase1.contexts import ContextSampler
 from apigen_pipeline.phase1.runner import run_phase1
 from apigen_pipeline.phase1.settings import Phase1Config
-from apigen_pipeline.phase1.simulated_roles import register_phase1_roles
 from apigen_pipeline.phase2.models import Phase2Settings
 from apigen_pipeline.phase2.runner import run_phase2
-from apigen_pipeline.phase2.simulated_roles import register_phase2_roles
+from apigen_pipeline.simulated import SimulatedBackend, SimulatedProvider
 
 
-def client(seed: int, latency_s: float) -> DirectClient:
-    registry = RoleHandlerRegistry()
-    register_phase1_roles(registry=registry)
-    register_phase2_roles(registry=registry)
-    return DirectClient(SimulatedProvider(seed=seed, latency_s=latency_s, handlers=registry))
+def client(seed: int, latency_s: float, environment: Environment) -> DirectClient:
+    roles = SimulatedBackend({environment.name: environment}).roles
+    return DirectClient(SimulatedProvider(seed=seed, latency_s=latency_s, handlers=roles))
 
 
 def bench_domain(domain: str, count: int, latency_s: float, seed: int) -> None:
     environment = load_environment(domain)
     sampler = ContextSampler(environment, SamplingConfig())
     contexts = [sampler.sample("bench", index) for index in range(int(count * 1.6))]
-    phase1 = run_phase1(contexts, environment, client(seed, 0.0), Phase1Config())
+    phase1 = run_phase1(contexts, environment, client(seed, 0.0, environment), Phase1Config())
     blueprints = phase1.kept_blueprints[:count]
     print(f"\n== {domain}: {len(blueprints)} accepted blueprints (from {len(contexts)} contexts)")
     for latency in (0.0, latency_s):
         started = time.perf_counter()
-        result = run_phase2(blueprints, environment, client(seed, latency), Phase2Settings(), domain)
+        result = run_phase2(blueprints, environment, client(seed, latency, environment), Phase2Settings(), domain)
         wall = time.perf_counter() - started
         stats, timings = result.stats, result.timings
         print(f"  latency {latency * 1000:>4.0f} ms: wall {wall:.2f} s, in LLM calls {timings.llm_s:.2f} s, "

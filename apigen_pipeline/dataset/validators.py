@@ -236,8 +236,8 @@ def _sharegpt_training_problems(conversations: list[Any]) -> list[str]:
 RowValidator = Callable[[Any], list[str]]
 
 
-def row_problems(rows: list[Any], validate_row: RowValidator, name: str) -> list[str]:
-    if not rows:
+def row_problems(rows: list[Any], validate_row: RowValidator, name: str, allow_empty: bool = False) -> list[str]:
+    if not rows and not allow_empty:
         return [f"{name}: no rows"]
     return [f"{name}: row {index}: {problem}" for index, row in enumerate(rows) for problem in validate_row(row)]
 

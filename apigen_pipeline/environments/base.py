@@ -2,6 +2,15 @@
 
 A plugin is data plus plain functions (an `EnvironmentPlugin`); `Environment` wraps one with a
 seed and a scale and gives sessions that execute tool calls. Nothing here imports an LLM or Dagster.
+
+Optional hooks for the offline simulated backend (`apigen_pipeline.simulated`), which plays every
+LLM role without a model and takes its domain knowledge from them; real models never need them:
+- `EnvironmentPlugin.propose_actions(sample, write_tools, rng)`: a grounded ground-truth action list
+  for a sampled user (the simulated generator's task); without it the generator's answers are generic;
+- `ToolSpec.utterance`: how a user asks for the tool, with `{argument}` slots; the simulated user says
+  it and the simulated agent inverts it into a call;
+- `EnvironmentPlugin.auth_tools` (which contexts always include): how the simulated generator and
+  agent authenticate the user.
 """
 
 from __future__ import annotations
@@ -33,7 +42,8 @@ class ToolSpec(BaseModel):
     kind: ToolKind
     # Fields the tool's observation can yield (e.g. "user_id", "order_id"): the graph's edge sources.
     returns: list[str] = Field(default_factory=list)
-    # A sentence a simulated user would say to ask for this call, with {argument} slots. Optional.
+    # A sentence a simulated user would say to ask for this call, with {argument} slots. Optional hook of
+    # the simulated backend (see the module notes).
     utterance: str | None = None
 
     def openai_schema(self) -> dict[str, Any]:
@@ -132,7 +142,8 @@ class EnvironmentPlugin:
     forbidden_pairs: Sequence[tuple[str, str]] = ()
     # Tools that authenticate the user; a context always includes one.
     auth_tools: Sequence[str] = ()
-    # Proposes a grounded ground-truth action list for a sample (used by the offline simulated backend).
+    # Proposes a grounded ground-truth action list for a sample. Optional hook of the offline simulated
+    # backend (see the module notes); the pipeline itself never calls it.
     propose_actions: ActionProposer | None = None
     description: str = ""
     default_seed: int = 0

@@ -12,7 +12,8 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from apigen_pipeline.llm.providers.base import Provider, ProviderError
+from apigen_pipeline.llm.errors import ProviderError
+from apigen_pipeline.llm.providers.base import Provider
 from apigen_pipeline.llm.types import ErrorKind, LLMRequest, LLMResult, request_key
 
 

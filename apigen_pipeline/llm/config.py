@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from apigen_pipeline.llm.simulated.faults import FaultRates
+from apigen_pipeline.llm.simulated_faults import FaultRates
 from apigen_pipeline.llm.types import Role
 from apigen_pipeline.records import FrozenModel
 

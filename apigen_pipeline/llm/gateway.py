@@ -33,14 +33,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from apigen_pipeline.llm.capabilities import EndpointCapabilities
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route
-from apigen_pipeline.llm.factory import ProviderPool, preload_providers
+from apigen_pipeline.llm.errors import ProviderError
+from apigen_pipeline.llm.factory import ProviderFactory, ProviderPool, preload_providers
 from apigen_pipeline.llm.limits import RateLimiter
 from apigen_pipeline.llm.pricing import cost_of, estimated_cost
-from apigen_pipeline.llm.providers.base import Provider, ProviderError
-from apigen_pipeline.llm.request_log import LoggedAnswer, LogRecord, RequestStore, SecretScrubber, now_utc
-from apigen_pipeline.llm.simulated.tokens import estimate_request_tokens
+from apigen_pipeline.llm.providers.base import Provider
+from apigen_pipeline.llm.request_log import LoggedAnswer, LogRecord, RequestStore, now_utc
+from apigen_pipeline.llm.secrets import SecretScrubber
 from apigen_pipeline.llm.structured import StructuredOutputError, repair_request, validate_response
+from apigen_pipeline.llm.tokens import estimate_request_tokens
 from apigen_pipeline.llm.types import ErrorKind, LLMRequest, LLMResponse, LLMResult, Usage, request_key
 from apigen_pipeline.percentile import percentile
 from apigen_pipeline.records import FrozenModel
@@ -241,6 +244,8 @@ def judge_index(request: LLMRequest) -> int | None:
 class LLMGateway:
     def __init__(self, settings: LLMSettings, request_log: RequestStore,
                  providers: Mapping[str, Provider] | None = None, *,
+                 provider_factories: Mapping[str, ProviderFactory] | None = None,
+                 capabilities: EndpointCapabilities | None = None,
                  limiter: RateLimiter | None = None, jitter_seed: int | None = None, retry_failed: bool = False):
         """`retry_failed`: re-ask the keys whose stored answer failed validation (once per gateway);
         without it a stored answer, valid or not, is final."""
@@ -250,7 +255,11 @@ class LLMGateway:
         self._reasked: dict[str, str] = {}  # key -> entry_id of the invalid answer re-asked in this gateway
         self.stats = GatewayStats()
         self._provider_overrides = dict(providers or {})
-        self._pool = ProviderPool(settings, self._provider_overrides)
+        # Backends this layer does not hold (the simulated one) come from the caller, by provider name.
+        self._provider_factories = dict(provider_factories or {})
+        # What each endpoint accepts, learned once and kept across the event loops this gateway serves.
+        self.capabilities = capabilities if capabilities is not None else EndpointCapabilities()
+        self._pool = self._new_pool()
         self._limiter = limiter or RateLimiter(settings.limit_for)
         self._fingerprint = settings.fingerprint()
         self._scrub = SecretScrubber.from_env(settings.api_key_env_names())
@@ -358,6 +367,9 @@ class LLMGateway:
             route = self._routes[place] = self.settings.route(*place)
         return route
 
+    def _new_pool(self) -> ProviderPool:
+        return ProviderPool(self.settings, self._provider_overrides, self._provider_factories, self.capabilities)
+
     def _replay(self, key: str, stored: LoggedAnswer | None) -> LLMResult | None:
         """The stored answer as this request's result, or None to send it."""
         if stored is None:
@@ -381,7 +393,7 @@ class LLMGateway:
         if self._loop_state is None or self._loop_state.loop is not loop:
             self._loop_state = _LoopState(loop, self.settings.max_concurrency)
             # SDK clients belong to the loop they were first used on: start a fresh pool.
-            self._pool = ProviderPool(self.settings, self._provider_overrides)
+            self._pool = self._new_pool()
         return self._loop_state
 
     async def _complete(self, request: LLMRequest, context: CallContext, route: Route, key: str,

@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
@@ -50,8 +50,6 @@ logger = logging.getLogger(__name__)
 TABLE = "llm_requests"
 SPOOL_SUFFIX = ".jsonl"
 _INCOMING = "incoming_llm_requests"
-_MIN_SECRET_LENGTH = 8  # shorter values would scrub ordinary words out of messages
-REDACTED = "[redacted]"
 
 
 class LogRecord(BaseModel):
@@ -182,24 +180,6 @@ class RequestStore(Protocol):
     def append(self, record: LogRecord) -> None: ...
 
     def lookup_many(self, keys: Iterable[str]) -> dict[str, LoggedAnswer]: ...
-
-
-class SecretScrubber:
-    """Replaces the values of the named key variables wherever they appear (defence in depth)."""
-
-    def __init__(self, secrets: Iterable[str]):
-        self._secrets = sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
-
-    @classmethod
-    def from_env(cls, variable_names: Iterable[str], env: Mapping[str, str] | None = None) -> SecretScrubber:
-        env = os.environ if env is None else env
-        return cls(env.get(name, "") for name in variable_names)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
 
 
 class _Spool:

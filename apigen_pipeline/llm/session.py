@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from apigen_pipeline.llm.config import LLMSettings
+from apigen_pipeline.llm.factory import ProviderFactory
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
 from apigen_pipeline.llm.lease import DEFAULT_TTL_S, PartitionLease, lease_scope
-from apigen_pipeline.llm.providers.base import Provider
-from apigen_pipeline.llm.request_log import RequestLog, SecretScrubber
+from apigen_pipeline.llm.request_log import RequestLog
+from apigen_pipeline.llm.secrets import SecretScrubber
 from apigen_pipeline.warehouse import Warehouse
 
 
@@ -24,13 +25,13 @@ from apigen_pipeline.warehouse import Warehouse
 def partition_gateway(settings: LLMSettings, warehouse: Warehouse, context: CallContext, *,
                       spool_dir: str | Path | None = None, retry_failed: bool = False,
                       lease_ttl_s: float = DEFAULT_TTL_S,
-                      providers: Mapping[str, Provider] | None = None) -> Iterator[LLMGateway]:
+                      provider_factories: Mapping[str, ProviderFactory] | None = None) -> Iterator[LLMGateway]:
     lease = PartitionLease(warehouse, lease_scope(context.domain, context.batch, context.asset),
                            run_id=context.run_id, ttl_s=lease_ttl_s)
     with lease:
         log = RequestLog(warehouse, spool_dir=spool_dir, scrub=SecretScrubber.from_env(settings.api_key_env_names()))
         log.open()
         try:
-            yield LLMGateway(settings, log, providers, retry_failed=retry_failed)
+            yield LLMGateway(settings, log, provider_factories=provider_factories, retry_failed=retry_failed)
         finally:
             log.close()

@@ -14,9 +14,10 @@ from typing import Any
 from jsonschema import exceptions as schema_exceptions
 from jsonschema import validators
 
-from apigen_pipeline.llm.simulated.faults import REPAIR_MARKER
 from apigen_pipeline.llm.types import ChatMessage, LLMRequest, LLMResponse, ToolCallData, canonical
 
+# How every repair re-ask begins (the validation error follows); the simulated backend recognizes it.
+REPAIR_MARKER = "Your previous reply was invalid"
 _FENCED_BLOCK = re.compile(r"```(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
 _MAX_REPORTED_ERRORS = 3
 _MAX_QUOTED_CHARS = 200

@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from apigen_pipeline.llm.providers.base import ProviderError
+from apigen_pipeline.llm.errors import ProviderError
+from apigen_pipeline.llm.messages import with_system_text
 from apigen_pipeline.llm.types import (
     ChatMessage,
     ErrorKind,
@@ -114,14 +115,6 @@ def _history_as_json_actions(messages: list[ChatMessage]) -> list[ChatMessage]:
     return rewritten
 
 
-def _with_system_text(messages: list[ChatMessage], extra: str) -> list[ChatMessage]:
-    if messages and messages[0].role == "system":
-        first = messages[0]
-        joined = f"{first.content}\n\n{extra}" if first.content else extra
-        return [first.model_copy(update={"content": joined}), *messages[1:]]
-    return [ChatMessage(role="system", content=extra), *messages]
-
-
 def to_json_mode(request: LLMRequest) -> LLMRequest:
     """The same request with its tools expressed as a next-action response schema and no native tools."""
     if not request.tools:
@@ -132,7 +125,7 @@ def to_json_mode(request: LLMRequest) -> LLMRequest:
     if request.response_schema is not None:
         raise ValueError("json tool-call mode cannot combine tools with a response_schema")
     allow_reply = request.tool_choice != "required"
-    messages = _with_system_text(
+    messages = with_system_text(
         _history_as_json_actions(list(request.messages)),
         describe_tools_for_prompt(request.tools, allow_reply),
     )

@@ -15,7 +15,6 @@ from typing import Any
 
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.llm.client import LLMClient
-from apigen_pipeline.phase1.bindings import bind_environment
 from apigen_pipeline.phase1.committee import JudgeSubject, decision_verdicts, run_committee
 from apigen_pipeline.phase1.contexts import TaskContext
 from apigen_pipeline.phase1.dedup import deduplicate
@@ -101,7 +100,6 @@ def run_phase1(contexts: Sequence[TaskContext], environment: Environment, client
                config: Phase1Config, domain: str | None = None) -> Phase1Result:
     started = time.perf_counter()
     domain = domain or environment.name
-    bind_environment(domain, environment)
     timed = TimedClient(client)
     rounds = config.feedback_rounds(domain)
     attempts: list[BlueprintAttempt] = []

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from apigen_pipeline.environments.base import Environment
-from apigen_pipeline.llm.providers.base import ProviderError
+from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.tool_call_modes import from_json_mode, to_json_mode
 from apigen_pipeline.llm.types import (
     ChatMessage,

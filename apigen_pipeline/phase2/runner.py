@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.llm.client import LLMClient
-from apigen_pipeline.phase1.bindings import bind_environment
 from apigen_pipeline.phase1.models import AcceptedBlueprint
 from apigen_pipeline.phase1.timed_client import TimedClient
 from apigen_pipeline.phase2.agent import agent_system_text, agent_tools
@@ -59,7 +58,6 @@ def simulate_and_verify(blueprints: Sequence[AcceptedBlueprint], environment: En
                         settings: Phase2Settings, domain: str, attempts: int, purpose: str = "generation",
                         extra_tags: Mapping[str, str] | None = None) -> tuple[list[TrajectoryAttempt], int]:
     """Run `attempts` episodes per blueprint and return them verified and audited (not yet deduplicated)."""
-    bind_environment(domain, environment)
     setup = agent_setup(environment, domain, settings)
     episodes = [new_episode(spec, environment, setup, settings)
                 for spec in episode_specs(blueprints, attempts, domain, settings, purpose, extra_tags)]

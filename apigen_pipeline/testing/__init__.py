@@ -1,5 +1,6 @@
 """Reusable test helpers: local servers speaking the OpenAI and Anthropic wire formats."""
 
+from apigen_pipeline.simulated.schema_values import value_for_schema
 from apigen_pipeline.testing.wire_servers import (
     AnthropicWireServer,
     FaultPlan,
@@ -12,7 +13,6 @@ from apigen_pipeline.testing.wire_servers import (
     WireUsage,
     body_hash,
     deterministic_responder,
-    value_for_schema,
 )
 
 __all__ = [

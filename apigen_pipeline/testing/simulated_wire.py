@@ -8,8 +8,8 @@
    sampling parameters);
 2. infers the pipeline role the request plays (see `infer_role`) and the domain it is about, because
    neither travels on the wire;
-3. asks a `SimulatedProvider` with the Phase 1 and Phase 2 role handlers registered (in a registry of
-   its own: the process-wide one is never touched) for the answer the offline backend would give;
+3. asks the `SimulatedProvider` of a `SimulatedBackend` (every role, bound to the environments the
+   responder was given) for the answer the offline backend would give;
 4. renders that answer in the provider's format: text, JSON (OpenAI: message content; Anthropic: the
    forced schema tool's `tool_use` input) or tool calls, with the estimated token usage.
 
@@ -28,11 +28,11 @@ Role inference, in order (`infer_role`):
 - else an agent when tools are offered, the "default" role otherwise (the generic simulated behaviour).
 
 Domain inference: the prompt templates name it (`in the "retail" domain`, `of a "retail" business`); it
-becomes `tags["domain"]`, which the simulated agent needs to find its environment.
+becomes `tags["domain"]`, which the simulated agent uses to find its environment among the responder's.
 
 What the wire cannot carry, and how this stands in for it:
-- the environments: the role handlers look them up in `phase1.bindings`, which the runners fill in the
-  same process, so the servers must run in the pipeline's process (not `isolated=True`) during the run;
+- the environments: the responder is given them (domain name -> `Environment`, e.g. from
+  `environments.registry.load_environment`), the same ones the pipeline runs on;
 - `sample_index` (best-of-N candidates are identical bodies): a body seen again at a temperature above 0
   (or unset: the providers' default is 1) is answered as the next sample, as a real model would vary; at
   temperature 0 the same body always gets the same answer. Concurrent duplicates may take the sample
@@ -51,9 +51,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from apigen_pipeline.llm.providers.base import ProviderError
-from apigen_pipeline.llm.simulated import FaultRates, SimulatedProvider
-from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry
+from apigen_pipeline.environments.base import Environment
+from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.tool_call_modes import NEXT_ACTION_SCHEMA_NAME
 from apigen_pipeline.llm.types import (
     ChatMessage,
@@ -65,8 +64,13 @@ from apigen_pipeline.llm.types import (
     ToolCallData,
     ToolSchema,
 )
-from apigen_pipeline.phase1.simulated_roles import Phase1SimulationRates, register_phase1_roles
-from apigen_pipeline.phase2.simulated_roles import Phase2SimulationRates, register_phase2_roles
+from apigen_pipeline.simulated import (
+    FaultRates,
+    Phase1SimulationRates,
+    Phase2SimulationRates,
+    SimulatedBackend,
+    SimulatedProvider,
+)
 from apigen_pipeline.testing.wire_servers import WireReply, WireToolCall, WireUsage, body_hash
 
 WireProvider = Literal["openai", "anthropic"]
@@ -344,16 +348,15 @@ class SimulatedWireResponder:
     """
 
     def __init__(self, provider: WireProvider, seed: int = 0, faults: FaultRates | None = None, *,
+                 environments: Mapping[str, Environment],
                  phase1_rates: Phase1SimulationRates | None = None,
                  phase2_rates: Phase2SimulationRates | None = None, vary_repeats: bool = True):
         if provider not in ("openai", "anthropic"):
             raise ValueError(f"unknown wire provider {provider!r}")
         self.provider: WireProvider = provider
         self.vary_repeats = vary_repeats
-        registry = RoleHandlerRegistry()
-        register_phase1_roles(phase1_rates, registry=registry)
-        register_phase2_roles(phase2_rates, registry=registry)
-        self.simulator = SimulatedProvider(seed=seed, faults=faults, handlers=registry)
+        roles = SimulatedBackend(environments, phase1_rates, phase2_rates).roles
+        self.simulator = SimulatedProvider(seed=seed, faults=faults, handlers=roles)
         self._lock = threading.Lock()
         self._seen: Counter[str] = Counter()
         self.roles_seen: Counter[str] = Counter()
@@ -381,13 +384,15 @@ class SimulatedWireResponder:
 
 
 def simulated_responder(provider: WireProvider, seed: int = 0, faults: FaultRates | None = None, *,
+                        environments: Mapping[str, Environment],
                         phase1_rates: Phase1SimulationRates | None = None,
                         phase2_rates: Phase2SimulationRates | None = None,
                         vary_repeats: bool = True) -> SimulatedWireResponder:
     """A wire-server responder that answers like the offline simulated backend (see the module notes).
 
-    `faults` and the rates are the simulated backend's (None: its defaults, a realistic small mix);
-    wire-level faults (429s, 500s, timeouts) compose on top with `FaultPlan.wrap` or a server's `fault_plan`.
+    `environments` (domain name -> `Environment`) are what the roles answer from; `faults` and the rates
+    are the simulated backend's (None: its defaults, a realistic small mix); wire-level faults (429s,
+    500s, timeouts) compose on top with `FaultPlan.wrap` or a server's `fault_plan`.
     """
-    return SimulatedWireResponder(provider, seed, faults, phase1_rates=phase1_rates, phase2_rates=phase2_rates,
-                                  vary_repeats=vary_repeats)
+    return SimulatedWireResponder(provider, seed, faults, environments=environments, phase1_rates=phase1_rates,
+                                  phase2_rates=phase2_rates, vary_repeats=vary_repeats)

@@ -8,8 +8,8 @@ reply never holds up the others:
     with OpenAIWireServer(lambda body, i: WireReply.of_text("hi")) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="x")
 
-`deterministic_responder` answers the same body with the same reply (schema-conforming JSON, a tool
-call, or text), and `FaultPlan` injects 429s, 500s, timeouts and broken JSON by deterministic draws
+`deterministic_responder` answers the same body with the same reply (schema-conforming JSON from the
+simulated backend's `value_for_schema`, a tool call, or text), and `FaultPlan` injects 429s, 500s, timeouts and broken JSON by deterministic draws
 per (body, attempt), so a retried request can succeed.
 """
 
@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from apigen_pipeline.llm.tool_call_modes import tool_call_id_for
+from apigen_pipeline.simulated.schema_values import value_for_schema
 
 BodyMode = Literal["complete", "truncated", "invalid_json"]
 FaultKind = Literal["rate_limit", "server_error", "timeout", "invalid_json"]
@@ -174,74 +175,6 @@ def body_hash(body: Mapping[str, Any]) -> str:
 
 
 # ---- deterministic replies ------------------------------------------------------------------------------
-
-_MAX_DEPTH = 8
-
-
-def _resolve_ref(ref: str, root: Mapping[str, Any]) -> Mapping[str, Any]:
-    node: Any = root
-    for part in ref.removeprefix("#/").split("/"):
-        node = node.get(part, {}) if isinstance(node, Mapping) else {}
-    return node if isinstance(node, Mapping) else {}
-
-
-def value_for_schema(schema: Mapping[str, Any], rng: random.Random, root: Mapping[str, Any] | None = None,
-                     depth: int = 0) -> Any:
-    """A value conforming to a (reasonably simple) JSON schema, drawn from `rng`."""
-    root = schema if root is None else root
-    if depth > _MAX_DEPTH:
-        return None
-    if "$ref" in schema:
-        return value_for_schema(_resolve_ref(schema["$ref"], root), rng, root, depth + 1)
-    if "const" in schema:
-        return schema["const"]
-    if schema.get("enum"):
-        return rng.choice(list(schema["enum"]))
-    for key in ("anyOf", "oneOf"):
-        if schema.get(key):
-            return value_for_schema(rng.choice(list(schema[key])), rng, root, depth + 1)
-    if schema.get("allOf"):
-        merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
-        for part in schema["allOf"]:
-            merged["properties"].update(part.get("properties", {}))
-            merged["required"].extend(part.get("required", []))
-        return value_for_schema(merged, rng, root, depth + 1)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind is None:
-        kind = "object" if "properties" in schema else "string"
-    if kind == "object":
-        return {name: value_for_schema(sub, rng, root, depth + 1) for name, sub in schema.get("properties", {}).items()}
-    if kind == "array":
-        low = int(schema.get("minItems", 1))
-        high = int(schema.get("maxItems", max(low, 2)))
-        count = rng.randint(low, max(low, high))
-        items = schema.get("items", {})
-        return [value_for_schema(items, rng, root, depth + 1) for _ in range(count)]
-    if kind in ("integer", "number"):
-        low = schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1)
-        high = schema.get("maximum", schema.get("exclusiveMaximum", 101) - 1)
-        if kind == "integer":
-            return rng.randint(int(low), max(int(low), int(high)))
-        return round(rng.uniform(float(low), max(float(low), float(high))), 2)
-    if kind == "boolean":
-        return rng.random() < 0.5
-    if kind == "null":
-        return None
-    return _string_for(schema, rng)
-
-
-def _string_for(schema: Mapping[str, Any], rng: random.Random) -> str:
-    token = f"{rng.getrandbits(32):08x}"
-    text = {
-        "email": f"user{token}@example.com",
-        "date": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-        "date-time": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T12:00:00Z",
-    }.get(schema.get("format", ""), f"value-{token}")
-    min_length = int(schema.get("minLength", 0))
-    text = text.ljust(min_length, "x")
-    return text[: int(schema["maxLength"])] if "maxLength" in schema else text
 
 
 def _tool_schemas(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

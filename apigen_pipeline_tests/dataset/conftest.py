@@ -5,11 +5,11 @@ import pytest
 from apigen_pipeline.dataset.card import DatasetCardInfo
 from apigen_pipeline.dataset.export import ExportSource
 from apigen_pipeline.environments.base import Environment
-from apigen_pipeline.llm.simulated import FaultRates
 from apigen_pipeline.phase1.models import AcceptedBlueprint
 from apigen_pipeline.phase2.agent import agent_system_text, agent_tools
 from apigen_pipeline.phase2.models import Phase2Result, Phase2Settings
 from apigen_pipeline.phase2.runner import run_phase2
+from apigen_pipeline.simulated import FaultRates
 from apigen_pipeline_tests.phase2.helpers import cancel_blueprint, mock_environment, simulated_client
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from apigen_pipeline.dataset.passk import pass_hat_k, run_passk_evaluation, task_pass_hat_k
 from apigen_pipeline.environments.base import Environment
-from apigen_pipeline.llm.simulated import FaultRates
 from apigen_pipeline.phase1.models import AcceptedBlueprint
+from apigen_pipeline.simulated import FaultRates
 from apigen_pipeline_tests.phase2.helpers import simulated_client
 
 

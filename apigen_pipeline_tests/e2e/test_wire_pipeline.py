@@ -19,12 +19,13 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from apigen_pipeline.config import PipelineConfig
+from apigen_pipeline.config import DomainConfig, PipelineConfig
 from apigen_pipeline.definitions import build_definitions
 from apigen_pipeline.defs.shared.partitions import Partition
-from apigen_pipeline.llm.simulated import is_repair_request
+from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.types import LLMRequest
 from apigen_pipeline.paths import exports_dir, spool_dir, warehouse_path
+from apigen_pipeline.simulated import is_repair_request
 from apigen_pipeline.testing.simulated_wire import WireProvider, request_from_body, simulated_responder
 from apigen_pipeline.testing.wire_servers import (
     AnthropicWireServer,
@@ -140,32 +141,30 @@ def run_graph(config: PipelineConfig) -> RunRecord:
 def run_on_wire_servers(home: Path, domain: dict[str, str], contexts: int, evaluation: dict[str, Any],
                         rerun: bool) -> WireRun:
     """Materialize the graph (twice with `rerun`) against fresh wire servers that hold the planted keys."""
-    from apigen_pipeline.llm.simulated.roles import DEFAULT_REGISTRY
-
-    saved_handlers = dict(DEFAULT_REGISTRY._handlers)  # the assets register the simulated roles process-wide
-    openai_responder, anthropic_responder = simulated_responder("openai"), simulated_responder("anthropic")
+    # The servers' roles answer from the same environment the pipeline runs on (as `environment_for` loads it).
+    domain_config = DomainConfig.model_validate(domain)
+    environments = {domain_config.name: load_environment(domain_config.reference, domain_config.seed,
+                                                         domain_config.scale)}
+    openai_responder = simulated_responder("openai", environments=environments)
+    anthropic_responder = simulated_responder("anthropic", environments=environments)
     spools = SpoolWatcher(spool_dir(home))
-    try:
-        with pytest.MonkeyPatch.context() as env, \
-                OpenAIWireServer(spools.watching(openai_responder),
-                                 expected_api_key=PLANTED_OPENAI_KEY) as openai_server, \
-                AnthropicWireServer(spools.watching(anthropic_responder),
-                                    expected_api_key=PLANTED_ANTHROPIC_KEY) as anthropic_server:
-            env.setenv("APIGEN_HOME", str(home))
-            env.delenv("APIGEN_LLM", raising=False)
-            env.delenv("APIGEN_LLM_BASE_URL", raising=False)
-            env.setenv(OPENAI_KEY_ENV, PLANTED_OPENAI_KEY)
-            env.setenv(ANTHROPIC_KEY_ENV, PLANTED_ANTHROPIC_KEY)
-            config = wire_config(openai_server.base_url, anthropic_server.base_url, domain, contexts, evaluation)
-            first = run_graph(config)
-            openai_requests, anthropic_requests = openai_server.requests, anthropic_server.requests
-            roles = (Counter(openai_responder.roles_seen), Counter(anthropic_responder.roles_seen))
-            second = run_graph(config) if rerun else None
-            sent_again = openai_server.request_count + anthropic_server.request_count \
-                - len(openai_requests) - len(anthropic_requests)
-    finally:
-        DEFAULT_REGISTRY._handlers.clear()
-        DEFAULT_REGISTRY._handlers.update(saved_handlers)
+    with pytest.MonkeyPatch.context() as env, \
+            OpenAIWireServer(spools.watching(openai_responder),
+                             expected_api_key=PLANTED_OPENAI_KEY) as openai_server, \
+            AnthropicWireServer(spools.watching(anthropic_responder),
+                                expected_api_key=PLANTED_ANTHROPIC_KEY) as anthropic_server:
+        env.setenv("APIGEN_HOME", str(home))
+        env.delenv("APIGEN_LLM", raising=False)
+        env.delenv("APIGEN_LLM_BASE_URL", raising=False)
+        env.setenv(OPENAI_KEY_ENV, PLANTED_OPENAI_KEY)
+        env.setenv(ANTHROPIC_KEY_ENV, PLANTED_ANTHROPIC_KEY)
+        config = wire_config(openai_server.base_url, anthropic_server.base_url, domain, contexts, evaluation)
+        first = run_graph(config)
+        openai_requests, anthropic_requests = openai_server.requests, anthropic_server.requests
+        roles = (Counter(openai_responder.roles_seen), Counter(anthropic_responder.roles_seen))
+        second = run_graph(config) if rerun else None
+        sent_again = openai_server.request_count + anthropic_server.request_count \
+            - len(openai_requests) - len(anthropic_requests)
     return WireRun(home, domain["name"], first, second, openai_requests, anthropic_requests, *roles, sent_again,
                    dict(spools.contents))
 

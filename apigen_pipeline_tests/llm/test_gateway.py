@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from apigen_pipeline.llm.config import LLMSettings, RetrySettings
+from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.gateway import (
     CallContext,
     FailureRateExceededError,
@@ -17,10 +18,10 @@ from apigen_pipeline.llm.gateway import (
     PermanentProviderError,
     ProviderUnreachableError,
 )
-from apigen_pipeline.llm.providers.base import ProviderError
 from apigen_pipeline.llm.request_log import LogRecord, RequestLog
-from apigen_pipeline.llm.simulated.faults import REPAIR_MARKER, FaultRates
-from apigen_pipeline.llm.simulated.tokens import estimate_request_tokens
+from apigen_pipeline.llm.simulated_faults import FaultRates
+from apigen_pipeline.llm.structured import REPAIR_MARKER
+from apigen_pipeline.llm.tokens import estimate_request_tokens
 from apigen_pipeline.llm.types import (
     ChatMessage,
     ErrorKind,
@@ -30,6 +31,7 @@ from apigen_pipeline.llm.types import (
     ToolSchema,
     Usage,
 )
+from apigen_pipeline.simulated import SimulatedBackend
 from apigen_pipeline.warehouse import Warehouse
 
 CONTEXT = CallContext(domain="retail", batch="2025-01-01", run_id="run-1", asset="blueprints")
@@ -360,7 +362,7 @@ def test_simulated_backend_costs_nothing_and_projects_the_configured_bill(wareho
     gateway_settings = LLMSettings(simulated_faults=FaultRates.none())
     requests = [ask(f"Give the answer for case {i}.", response_schema=SCHEMA) for i in range(5)]
     with RequestLog(warehouse, background=False) as log:
-        gateway = LLMGateway(gateway_settings, log)
+        gateway = LLMGateway(gateway_settings, log, provider_factories={"simulated": SimulatedBackend().provider})
         results = gateway.complete_many(requests, CONTEXT)
     assert all(r.ok and r.simulated and r.cost_usd == 0.0 for r in results)
     assert all(isinstance(r.response.parsed["answer"], int) for r in results)

@@ -23,6 +23,7 @@ from apigen_pipeline.testing.wire_servers import (
     OpenAIWireServer,
     WireReply,
     WireServer,
+    deterministic_responder,
 )
 from apigen_pipeline.warehouse import Warehouse
 
@@ -220,8 +221,11 @@ def classified(results) -> list[tuple]:
 
 
 def run_batch(warehouse: Warehouse, base_url: str, requests: list[LLMRequest], **gateway_options):
+    # A generous timeout: these tests count attempts, which a slow connect on a busy machine would add to.
     settings = wire_settings("openai", base_url, max_concurrency=4, max_repair_turns=1,
                              retry=RetrySettings(max_attempts_transient=1))
+    generator = settings.roles.generator.model_copy(update={"timeout_s": 30.0})
+    settings = settings.model_copy(update={"roles": settings.roles.model_copy(update={"generator": generator})})
     with RequestLog(warehouse, background=False) as log:
         return LLMGateway(settings, log, **gateway_options).complete_many(requests, CONTEXT)
 
@@ -321,3 +325,37 @@ def test_nothing_listening_stops_the_batch_with_one_line_naming_the_endpoint(tmp
     assert statuses[("not_sent", ErrorKind.ABORTED)] >= 16
     assert elapsed < 10  # refused at once: three quick attempts, not the reply timeout
     assert leaked_anywhere(PLANTED_KEY, warehouse, caplog.text, message) == []
+
+
+def llama_cpp_like(body: dict, call_index: int) -> WireReply:
+    """llama.cpp's Python server: json_schema is a 500, json_object with a schema works."""
+    if (body.get("response_format") or {}).get("type") == "json_schema":
+        return WireReply.server_error('response_format type must be one of "text" or "json_object", '
+                                      "but got: json_schema")
+    return deterministic_responder(body, call_index)
+
+
+def test_structured_mode_is_detected_once_per_endpoint_by_each_gateway(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, PLANTED_KEY)
+    with OpenAIWireServer(llama_cpp_like) as server, \
+            RequestLog(Warehouse(tmp_path / "w.duckdb"), background=False) as log:
+        generator = ModelRef(provider="openai", model="small", base_url=server.base_url, api_key_env=KEY_ENV)
+        # Another model and tool-call mode at the same endpoint: another provider instance.
+        summarizer = generator.model_copy(update={"model": "smaller", "tool_call_mode": "json"})
+        settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=generator,
+                                                                               summarizer=summarizer))
+
+        def ask(role: str, count: int, first: int = 0) -> list[LLMRequest]:
+            return [LLMRequest(role=role, messages=[ChatMessage(role="user", content=f"{role} task {i}.")],
+                               response_schema=SCHEMA) for i in range(first, first + count)]
+
+        gateway = LLMGateway(settings, log)
+        first = gateway.complete_many(ask("generator", 3), CONTEXT)    # each call runs its own event loop
+        second = gateway.complete_many(ask("summarizer", 3), CONTEXT)
+        formats = [r.body.get("response_format", {}).get("type") for r in server.requests]
+        assert all(result.ok for result in first + second)
+        assert formats.count("json_schema") == 1 and formats.count("json_object") == 6
+        # Nothing is learned process-wide: another gateway finds out for itself.
+        LLMGateway(settings, log).complete_many(ask("generator", 1, first=3), CONTEXT)  # not a cache hit
+        formats = [r.body.get("response_format", {}).get("type") for r in server.requests]
+        assert formats.count("json_schema") == 2

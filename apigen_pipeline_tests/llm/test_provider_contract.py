@@ -17,16 +17,12 @@ import jsonschema
 import openai
 import pytest
 
-from apigen_pipeline.llm.providers import openai_provider
+from apigen_pipeline.llm import sdk_common
+from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.providers.anthropic_provider import AnthropicProvider
-from apigen_pipeline.llm.providers.base import Provider, ProviderError
-from apigen_pipeline.llm.providers.openai_provider import (
-    OpenAIProvider,
-    chat_completion_params,
-    detected_structured_mode,
-    endpoint_label,
-    forget_detected_structured_modes,
-)
+from apigen_pipeline.llm.providers.base import Provider
+from apigen_pipeline.llm.providers.openai_provider import OpenAIProvider, chat_completion_params
+from apigen_pipeline.llm.sdk_common import endpoint_label
 from apigen_pipeline.llm.types import (
     ChatMessage,
     ErrorKind,
@@ -143,14 +139,12 @@ def harness(request, monkeypatch) -> Harness:
     chosen: Harness = request.param
     monkeypatch.setenv(chosen.key_env, PLANTED_KEY)
     monkeypatch.delenv(chosen.base_url_env, raising=False)
-    forget_detected_structured_modes()
     return chosen
 
 
 @pytest.fixture
 def openai_harness(monkeypatch) -> Harness:
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED_KEY)
-    forget_detected_structured_modes()
     return HARNESSES[0]
 
 
@@ -368,7 +362,7 @@ def test_an_unknown_host_is_a_dns_failure(harness):
 
 def test_a_server_that_never_accepts_is_unreachable_after_the_connect_timeout(harness, monkeypatch):
     """A listening socket whose accept queue is full: connecting hangs, as with a black-holed address."""
-    monkeypatch.setattr(openai_provider, "CONNECT_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(sdk_common, "CONNECT_TIMEOUT_S", 0.3)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(0)
@@ -391,8 +385,8 @@ def test_a_server_that_never_accepts_is_unreachable_after_the_connect_timeout(ha
 
 
 def test_the_endpoint_label_never_shows_user_info_or_a_query():
-    assert endpoint_label("https://user:pw@llm.example:8443/v1?key=s3cret") == "https://llm.example:8443/v1"
-    assert endpoint_label(None) == "default OpenAI endpoint"
+    assert endpoint_label("https://user:pw@llm.example:8443/v1?key=s3cret", "-") == "https://llm.example:8443/v1"
+    assert endpoint_label(None, "default OpenAI endpoint") == "default OpenAI endpoint"
 
 
 # ---- keys ------------------------------------------------------------------------------------------------
@@ -467,7 +461,7 @@ def test_openai_auto_falls_back_to_json_object_once(openai_harness, caplog):
     assert server.requests[1].body["response_format"]["schema"] == BLUEPRINT_SCHEMA
     for response in (first, second):
         jsonschema.validate(json.loads(response.text), BLUEPRINT_SCHEMA)
-    assert detected_structured_mode(provider.endpoint) == "json_object"
+    assert provider.capabilities.structured_mode(provider.endpoint) == "json_object"
 
 
 def test_openai_detection_is_shared_by_concurrent_requests(openai_harness):
@@ -510,7 +504,7 @@ def test_openai_plain_server_error_during_detection_is_transient_and_not_remembe
         error = failure(provider, user_request(response_schema=BLUEPRINT_SCHEMA))
     assert error.kind is ErrorKind.TRANSIENT
     assert server.request_count == 1
-    assert detected_structured_mode(provider.endpoint) is None
+    assert provider.capabilities.structured_mode(provider.endpoint) is None
 
 
 def test_openai_explicit_mode_skips_detection(openai_harness):

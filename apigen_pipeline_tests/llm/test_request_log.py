@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from apigen_pipeline.llm.request_log import LogRecord, RequestLog, SecretScrubber
+from apigen_pipeline.llm.request_log import LogRecord, RequestLog
+from apigen_pipeline.llm.secrets import SecretScrubber
 from apigen_pipeline.llm.types import LLMResponse, Usage
 from apigen_pipeline.warehouse import Warehouse
 

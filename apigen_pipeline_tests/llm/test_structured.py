@@ -1,7 +1,7 @@
 import pytest
 
-from apigen_pipeline.llm.simulated.faults import REPAIR_MARKER
 from apigen_pipeline.llm.structured import (
+    REPAIR_MARKER,
     StructuredOutputError,
     extract_json,
     repair_request,

@@ -3,7 +3,7 @@ import json
 import jsonschema
 import pytest
 
-from apigen_pipeline.llm.providers.base import ProviderError
+from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.tool_call_modes import (
     NEXT_ACTION_SCHEMA_NAME,
     from_json_mode,

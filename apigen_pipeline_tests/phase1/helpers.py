@@ -9,14 +9,12 @@ from typing import Any
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.client import DirectClient
-from apigen_pipeline.llm.simulated import FaultRates, SimulatedProvider
-from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry
 from apigen_pipeline.llm.types import ErrorKind, LLMRequest, LLMResponse, LLMResult, request_key
 from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig, TaskContext
 from apigen_pipeline.phase1.settings import ValidityConfig
-from apigen_pipeline.phase1.simulated_roles import Phase1SimulationRates, register_phase1_roles
 from apigen_pipeline.phase1.validation.scope import ToolScope
 from apigen_pipeline.phase1.validation.staged import StagedValidation, validate_payload
+from apigen_pipeline.simulated import FaultRates, Phase1SimulationRates, SimulatedBackend, SimulatedProvider
 
 MOCK = "apigen_pipeline_tests.mock_domain:plugin"
 
@@ -42,11 +40,12 @@ def mock_contexts(count: int, batch: str = "b1", environment: Environment | None
 
 
 def simulated_client(seed: int = 0, faults: FaultRates | None = None,
-                     rates: Phase1SimulationRates | None = None) -> DirectClient:
-    """A DirectClient over a SimulatedProvider with its own registry holding the Phase 1 roles."""
-    registry = RoleHandlerRegistry()
-    register_phase1_roles(rates, registry=registry)
-    return DirectClient(SimulatedProvider(seed=seed, faults=faults, handlers=registry))
+                     rates: Phase1SimulationRates | None = None,
+                     environment: Environment | None = None) -> DirectClient:
+    """A DirectClient over a SimulatedProvider whose roles know `environment` (default: the mock domain)."""
+    environment = environment or mock_environment()
+    roles = SimulatedBackend({environment.name: environment}, phase1=rates).roles
+    return DirectClient(SimulatedProvider(seed=seed, faults=faults, handlers=roles))
 
 
 Reply = str | LLMResult | None  # JSON text, a ready result, or None for "delegate"

@@ -8,12 +8,16 @@ from collections.abc import Callable, Sequence
 from apigen_pipeline.environments.base import Environment, ToolCall
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.client import DirectClient
-from apigen_pipeline.llm.simulated import FaultRates, SimulatedProvider
-from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry
 from apigen_pipeline.llm.types import ErrorKind, LLMRequest, LLMResponse, LLMResult, request_key
 from apigen_pipeline.phase1.models import AcceptedBlueprint, ActionCall, Blueprint
-from apigen_pipeline.phase1.simulated_roles import render_instruction
-from apigen_pipeline.phase2.simulated_roles import Phase2SimulationRates, register_phase2_roles
+from apigen_pipeline.simulated import (
+    FaultRates,
+    Phase1SimulationRates,
+    Phase2SimulationRates,
+    SimulatedBackend,
+    SimulatedProvider,
+)
+from apigen_pipeline.simulated.roles.instruction import render_instruction
 
 MOCK = "apigen_pipeline_tests.mock_domain:plugin"
 
@@ -51,11 +55,15 @@ def cancel_blueprint(environment: Environment, index: int, with_question: bool =
 
 
 def simulated_client(seed: int = 0, faults: FaultRates | None = None,
-                     rates: Phase2SimulationRates | None = None, latency_s: float = 0.0) -> DirectClient:
-    registry = RoleHandlerRegistry()
-    register_phase2_roles(rates or Phase2SimulationRates.none(), registry=registry)
+                     rates: Phase2SimulationRates | None = None, latency_s: float = 0.0,
+                     environment: Environment | None = None,
+                     phase1_rates: Phase1SimulationRates | None = None) -> DirectClient:
+    """A DirectClient over a SimulatedProvider whose roles know `environment` (default: the mock domain)."""
+    environment = environment or mock_environment()
+    roles = SimulatedBackend({environment.name: environment}, phase1_rates,
+                             rates or Phase2SimulationRates.none()).roles
     provider = SimulatedProvider(seed=seed, faults=faults if faults is not None else FaultRates.none(),
-                                 latency_s=latency_s, handlers=registry)
+                                 latency_s=latency_s, handlers=roles)
     return DirectClient(provider)
 
 

@@ -3,11 +3,9 @@ from __future__ import annotations
 import pytest
 
 from apigen_pipeline.environments.registry import load_environment
-from apigen_pipeline.llm.simulated import FaultRates
 from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig
 from apigen_pipeline.phase1.runner import run_phase1
 from apigen_pipeline.phase1.settings import Phase1Config
-from apigen_pipeline.phase1.simulated_roles import Phase1SimulationRates, register_phase1_roles
 from apigen_pipeline.phase2.models import (
     Phase2Settings,
     TrajectoryAttempt,
@@ -15,8 +13,8 @@ from apigen_pipeline.phase2.models import (
 )
 from apigen_pipeline.phase2.rows import trajectory_attempt_rows, user_turn_candidate_rows
 from apigen_pipeline.phase2.runner import run_phase2, select_unique_successes
-from apigen_pipeline.phase2.simulated_roles import Phase2SimulationRates
 from apigen_pipeline.phase2.uniqueness import canonical_hash
+from apigen_pipeline.simulated import FaultRates, Phase1SimulationRates, Phase2SimulationRates
 from apigen_pipeline_tests.phase2.helpers import cancel_blueprint, mock_environment, simulated_client
 
 
@@ -98,12 +96,9 @@ def test_identical_inputs_give_identical_rows() -> None:
 
 @pytest.mark.parametrize("domain", ["retail", "airline"])
 def test_built_in_domains_end_to_end(domain: str) -> None:
-    from apigen_pipeline.llm.simulated.roles import RoleHandlerRegistry
-
     environment = load_environment(domain)
-    client = simulated_client(faults=FaultRates.none())
-    registry: RoleHandlerRegistry = client.provider.handlers  # type: ignore[attr-defined]
-    register_phase1_roles(Phase1SimulationRates.none(), registry=registry)
+    client = simulated_client(faults=FaultRates.none(), environment=environment,
+                              phase1_rates=Phase1SimulationRates.none())
     sampler = ContextSampler(environment, SamplingConfig())
     contexts = [sampler.sample("t", i) for i in range(6)]
     phase1 = run_phase1(contexts, environment, client, Phase1Config().with_feedback_rounds(0))

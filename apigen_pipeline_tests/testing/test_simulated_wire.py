@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.providers.anthropic_provider import AnthropicProvider
-from apigen_pipeline.llm.providers.base import ProviderError
 from apigen_pipeline.llm.providers.openai_provider import OpenAIProvider, chat_completion_params
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse, ToolCallData
 from apigen_pipeline.phase1.prompts import JUDGE_SCHEMA, load_template
@@ -36,12 +36,13 @@ DOMAIN = "mockshop"
 SETTINGS = Phase2Settings()
 TAGS = {"domain": DOMAIN, "blueprint_id": "bp-1", "attempt": "0", "turn": "2"}
 PROVIDERS = ["openai", "anthropic"]
+ENVIRONMENTS = {DOMAIN: mock_environment()}
 
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, WireServer]]:
-    with OpenAIWireServer(simulated_responder("openai")) as openai_server, \
-            AnthropicWireServer(simulated_responder("anthropic")) as anthropic_server:
+    with OpenAIWireServer(simulated_responder("openai", environments=ENVIRONMENTS)) as openai_server, \
+            AnthropicWireServer(simulated_responder("anthropic", environments=ENVIRONMENTS)) as anthropic_server:
         yield {"openai": openai_server, "anthropic": anthropic_server}
 
 
@@ -95,7 +96,7 @@ def message_view(messages: list[ChatMessage]) -> list[tuple[Any, ...]]:
 
 
 def responder_for(provider_name: str) -> SimulatedWireResponder:
-    return simulated_responder(provider_name)  # type: ignore[arg-type]
+    return simulated_responder(provider_name, environments=ENVIRONMENTS)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("provider_name", PROVIDERS)
@@ -182,7 +183,7 @@ def human_body(temperature: float) -> dict[str, Any]:
 
 def test_a_repeated_body_is_a_new_sample_only_when_sampled_with_temperature():
     sampled, greedy, pinned = responder_for("openai"), responder_for("openai"), \
-        simulated_responder("openai", vary_repeats=False)
+        simulated_responder("openai", environments=ENVIRONMENTS, vary_repeats=False)
     sampled_texts = {sampled(human_body(1.0), i).text for i in range(8)}
     greedy_texts = {greedy(human_body(0.0), i).text for i in range(8)}
     pinned_texts = {pinned(human_body(1.0), i).text for i in range(8)}
@@ -193,7 +194,7 @@ def test_a_repeated_body_is_a_new_sample_only_when_sampled_with_temperature():
 
 def test_the_same_body_gets_the_same_answer_from_a_fresh_responder_with_the_same_seed():
     body = chat_completion_params(agent_llm_request(), "gpt-4o", None)
-    first, second, other_seed = responder_for("openai"), responder_for("openai"), simulated_responder("openai", 1)
+    first, second, other_seed = responder_for("openai"), responder_for("openai"), simulated_responder("openai", 1, environments=ENVIRONMENTS)
     assert first(body, 0) == second(body, 5)
     human = human_body(1.0)
     assert {first(human, i).text for i in range(6)} == {second(human, i).text for i in range(6)}
@@ -244,6 +245,6 @@ def test_simulated_failures_become_the_http_errors_a_provider_sends():
 
 def test_an_unknown_provider_is_refused():
     with pytest.raises(ValueError, match="unknown wire provider"):
-        simulated_responder("gemini")  # type: ignore[arg-type]
+        simulated_responder("gemini", environments=ENVIRONMENTS)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown wire provider"):
         request_from_body("gemini", {})  # type: ignore[arg-type]

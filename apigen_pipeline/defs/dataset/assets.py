@@ -19,7 +19,7 @@ from apigen_pipeline.dataset.rows import passk_result_rows
 from apigen_pipeline.dataset.targets import LocalTarget, S3Target
 from apigen_pipeline.defs.shared.environment import environment_for
 from apigen_pipeline.defs.shared.frames import partition_frame
-from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata
+from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata, simulated_backend
 from apigen_pipeline.defs.shared.metadata import markdown_counts
 from apigen_pipeline.defs.shared.partition_reads import kept_blueprints, kept_trajectories, usage_totals
 from apigen_pipeline.defs.shared.partitions import Partition
@@ -36,7 +36,6 @@ from apigen_pipeline.paths import exports_dir
 from apigen_pipeline.phase1.models import Phase1Stats
 from apigen_pipeline.phase2.agent import agent_system_text, agent_tools
 from apigen_pipeline.phase2.models import Phase2Stats
-from apigen_pipeline.phase2.simulated_roles import register_phase2_roles
 from apigen_pipeline.warehouse import PartitionWrite, Warehouse
 
 
@@ -112,10 +111,10 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         metadata: dict[str, object] = {"tasks": len(blueprints), "agent": label}
         if evaluation.enabled and blueprints:
             environment, _ = environment_for(pipeline_config, partition.domain)
-            register_phase2_roles(config.simulated_phase2)
             call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                        asset="passk_evaluation")
-            with llm.bind(settings, store, call_context) as client:
+            simulated = simulated_backend(config, partition.domain, environment)
+            with llm.bind(settings, store, call_context, simulated) as client:
                 result = run_passk_evaluation(blueprints, environment, client, evaluation.k, label,
                                               settings=config.phase2, domain=partition.domain)
             rows = passk_result_rows(result.results)

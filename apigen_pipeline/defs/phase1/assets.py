@@ -10,7 +10,7 @@ import dagster as dg
 
 from apigen_pipeline.defs.shared.environment import environment_for
 from apigen_pipeline.defs.shared.frames import partition_frame
-from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata
+from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata, simulated_backend
 from apigen_pipeline.defs.shared.metadata import markdown_counts
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.defs.shared.policies import (
@@ -25,7 +25,6 @@ from apigen_pipeline.phase1.contexts import ContextSampler, TaskContext, context
 from apigen_pipeline.phase1.models import Phase1Result
 from apigen_pipeline.phase1.rows import blueprint_attempt_rows, blueprint_rows, committee_vote_rows
 from apigen_pipeline.phase1.runner import run_phase1
-from apigen_pipeline.phase1.simulated_roles import register_phase1_roles
 from apigen_pipeline.warehouse import PartitionWrite
 
 
@@ -137,10 +136,10 @@ def build_phase1_blueprints(partitions_def: dg.PartitionsDefinition) -> dg.Asset
             raise non_retryable(f"no task contexts for {partition.domain}/{partition.batch}: "
                                 "materialize task_contexts first")
         contexts = [TaskContext.model_validate_json(text) for text in frame.sort_values("context_index")["context"]]
-        register_phase1_roles(config.simulated_phase1)
         call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                    asset="blueprints")
-        with llm.bind(config.llm, store, call_context) as client:
+        simulated = simulated_backend(config, partition.domain, environment)
+        with llm.bind(config.llm, store, call_context, simulated) as client:
             result = run_phase1(contexts, environment, client, config.phase1, domain=partition.domain)
         config_hash = config.fingerprint()
         attempts = blueprint_attempt_rows(result)

@@ -7,7 +7,7 @@ import dagster as dg
 
 from apigen_pipeline.defs.shared.environment import environment_for
 from apigen_pipeline.defs.shared.frames import partition_frame
-from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata
+from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata, simulated_backend
 from apigen_pipeline.defs.shared.metadata import markdown_counts
 from apigen_pipeline.defs.shared.partition_reads import kept_blueprints
 from apigen_pipeline.defs.shared.partitions import Partition
@@ -18,7 +18,6 @@ from apigen_pipeline.llm.gateway import CallContext
 from apigen_pipeline.phase2.models import Phase2Result
 from apigen_pipeline.phase2.rows import trajectory_attempt_rows, trajectory_rows, user_turn_candidate_rows
 from apigen_pipeline.phase2.runner import run_phase2
-from apigen_pipeline.phase2.simulated_roles import register_phase2_roles
 from apigen_pipeline.phase2.stats import turn_count
 from apigen_pipeline.warehouse import PartitionWrite
 
@@ -38,10 +37,10 @@ def build_trajectories(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         environment, _ = environment_for(pipeline_config, partition.domain)
         store = warehouse.get()
         blueprints = kept_blueprints(store, partition)
-        register_phase2_roles(config.simulated_phase2)
         call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                    asset="trajectories")
-        with llm.bind(config.llm, store, call_context) as client:
+        simulated = simulated_backend(config, partition.domain, environment)
+        with llm.bind(config.llm, store, call_context, simulated) as client:
             result = run_phase2(blueprints, environment, client, config.phase2, domain=partition.domain)
         config_hash = config.fingerprint()
         store.replace_partition(partition.domain, partition.batch, [

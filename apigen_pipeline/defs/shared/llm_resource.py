@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.defs.shared.policies import non_retryable
+from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.llm.config import LLMSettings
 from apigen_pipeline.llm.gateway import (
     CallContext,
@@ -25,6 +27,7 @@ from apigen_pipeline.llm.session import partition_gateway
 from apigen_pipeline.llm.types import LLMRequest, LLMResult
 from apigen_pipeline.paths import spool_dir
 from apigen_pipeline.percentile import percentile
+from apigen_pipeline.simulated import SimulatedBackend
 from apigen_pipeline.warehouse import Warehouse
 
 
@@ -59,11 +62,19 @@ class LLMResource(dg.ConfigurableResource):
     lease_ttl_s: float = 60.0
 
     @contextmanager
-    def bind(self, settings: LLMSettings, warehouse: Warehouse, call_context: CallContext) -> Iterator[BoundClient]:
+    def bind(self, settings: LLMSettings, warehouse: Warehouse, call_context: CallContext,
+             simulated: SimulatedBackend) -> Iterator[BoundClient]:
+        """A client for one asset's LLM work; `simulated` plays the roles wherever `settings` route to it."""
         with partition_gateway(settings, warehouse, call_context, retry_failed=self.retry_failed,
                                spool_dir=self.spool_directory or spool_dir(warehouse.path.parent),
-                               lease_ttl_s=self.lease_ttl_s) as gateway:
+                               lease_ttl_s=self.lease_ttl_s,
+                               provider_factories={"simulated": simulated.provider}) as gateway:
             yield BoundClient(gateway, call_context)
+
+
+def simulated_backend(config: PipelineConfig, domain: str, environment: Environment) -> SimulatedBackend:
+    """The simulated roles for this partition: its environment and the config's simulation rates."""
+    return SimulatedBackend({domain: environment}, config.simulated_phase1, config.simulated_phase2)
 
 
 def llm_metadata(gateway: LLMGateway) -> dict[str, object]:

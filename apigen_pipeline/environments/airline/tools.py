@@ -25,8 +25,8 @@ from apigen_pipeline.environments.airline.rules import (
     money,
     shift_date,
 )
-from apigen_pipeline.environments.arithmetic import evaluate_arithmetic
 from apigen_pipeline.environments.base import Tool, ToolError, ToolSpec
+from apigen_pipeline.environments.common_tools import calculate, think, transfer_to_human_agents
 from apigen_pipeline.environments.database import Database, Record, canonical_json
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
@@ -168,19 +168,6 @@ def search_onestop_flight(db: Database, origin: str, destination: str, date: str
                 itineraries.append([_offer(first, date, entry), _offer(second, second_date, second_entry)])
     itineraries.sort(key=lambda pair: (pair[0]["scheduled_departure_time_est"], pair[1]["scheduled_arrival_time_est"]))
     return itineraries
-
-
-# -- utility tools --------------------------------------------------------------------------------
-def calculate(db: Database, expression: str) -> str:
-    return evaluate_arithmetic(expression)
-
-
-def think(db: Database, thought: str) -> str:
-    return ""
-
-
-def transfer_to_human_agents(db: Database, summary: str) -> str:
-    return "Transfer successful"
 
 
 # -- write tools ----------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from apigen_pipeline.environments.arithmetic import evaluate_arithmetic
 from apigen_pipeline.environments.base import Tool, ToolError, ToolKind, ToolSpec
+from apigen_pipeline.environments.common_tools import calculate, think, transfer_to_human_agents
 from apigen_pipeline.environments.database import Database, Record
 from apigen_pipeline.environments.retail.domain import (
     CANCEL_REASONS,
@@ -156,18 +156,6 @@ def get_product_details(db: Database, product_id: str) -> Record:
 
 def list_all_product_types(db: Database) -> dict[str, str]:
     return dict(sorted((product["name"], product_id) for product_id, product in db.records(PRODUCTS)))
-
-
-def calculate(db: Database, expression: str) -> str:
-    return evaluate_arithmetic(expression)
-
-
-def think(db: Database, thought: str) -> str:
-    return ""
-
-
-def transfer_to_human_agents(db: Database, summary: str) -> str:
-    return "Transfer successful"
 
 
 # -- write tools ------------------------------------------------------------------------------

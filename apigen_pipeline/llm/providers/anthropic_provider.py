@@ -13,13 +13,13 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from apigen_pipeline.llm.providers.base import ProviderError
-from apigen_pipeline.llm.providers.openai_provider import (
+from apigen_pipeline.llm.errors import ProviderError
+from apigen_pipeline.llm.sdk_common import (
     DEFAULT_HTTP_TRANSPORT,
     PLACEHOLDER_API_KEY,
     HttpTransport,
-    SecretScrubber,
     classify_sdk_error,
+    detail_scrubber,
     endpoint_label,
     sdk_http_client,
     sdk_timeout,
@@ -201,7 +201,7 @@ class AnthropicProvider:
         self._api_key_env = api_key_env
         custom_endpoint = base_url or os.environ.get("ANTHROPIC_BASE_URL")
         api_key = os.environ.get(api_key_env) or (PLACEHOLDER_API_KEY if custom_endpoint else None)
-        self._scrub = SecretScrubber(api_key)
+        self._scrub = detail_scrubber(api_key)
         # Imported here: the SDK takes seconds to import, a cost only runs that use Anthropic should pay.
         self._sdk = importlib.import_module("anthropic")
         self._client: anthropic.AsyncAnthropic | None = None
@@ -215,7 +215,7 @@ class AnthropicProvider:
                 http_client=http_client
             )
         self.endpoint = endpoint_label(str(self._client.base_url) if self._client else custom_endpoint,
-                                       default="default Anthropic endpoint")
+                                       "default Anthropic endpoint")
 
     async def send(self, request: LLMRequest, model: str) -> LLMResponse:
         if self._client is None:

@@ -7,235 +7,35 @@ The provider maps one `LLMRequest` to one HTTP request and classifies every fail
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import errno
 import json
 import logging
 import os
 import re
-import socket
-import ssl
-import time
-from collections.abc import Callable, Iterator, Mapping
-from types import ModuleType
-from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 import openai
 
-from apigen_pipeline.llm.providers.base import ProviderError
+from apigen_pipeline.llm.capabilities import DetectedStructuredMode, EndpointCapabilities, StructuredMode
+from apigen_pipeline.llm.errors import ProviderError
+from apigen_pipeline.llm.messages import with_system_text
+from apigen_pipeline.llm.sdk_common import (
+    DEFAULT_HTTP_TRANSPORT,
+    PLACEHOLDER_API_KEY,
+    HttpTransport,
+    classify_sdk_error,
+    detail_scrubber,
+    endpoint_label,
+    error_detail_from_body,
+    sdk_http_client,
+    sdk_timeout,
+)
 from apigen_pipeline.llm.tool_call_modes import ToolCallMode, from_json_mode, json_mode_applies, to_json_mode
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse, ToolCallData, Usage
 
 logger = logging.getLogger(__name__)
 
-StructuredMode = Literal["auto", "json_schema", "json_object", "prompt"]
-DetectedStructuredMode = Literal["json_schema", "json_object", "prompt"]
-HttpTransport = Literal["aiohttp", "httpx"]
-DEFAULT_HTTP_TRANSPORT: HttpTransport = "aiohttp"
-
-PLACEHOLDER_API_KEY = "not-needed"  # local OpenAI-compatible servers ignore the key but the SDK wants one
 DEFAULT_ENDPOINT_LABEL = "default OpenAI endpoint"
-_MAX_DETAIL_CHARS = 400
 _STRUCTURED_MODE_WORDS = ("response_format", "json_schema", "json_object", "schema")
-_CONTEXT_LENGTH_WORDS = ("context_length", "context length", "maximum context", "too many tokens", "prompt is too long")
-# Connecting is quick or hopeless: a dead endpoint must not cost the whole (long) reply timeout per attempt.
-CONNECT_TIMEOUT_S = 10.0
-# What the SDKs' transports (httpx, aiohttp) call a timeout while connecting, as opposed to one while waiting
-# for the reply. The aiohttp transport reports every connect failure, refusals included, as a ConnectTimeout:
-# the causes underneath say what really happened.
-_CONNECT_TIMEOUT_NAMES = frozenset({"ConnectTimeout", "ConnectionTimeoutError"})
-_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH: "host unreachable", errno.ENETUNREACH: "network unreachable"}
-
-# What each endpoint turned out to accept, shared by every provider instance in the process so that
-# detection happens once per endpoint, not once per role or model.
-_detected_structured_modes: dict[str, DetectedStructuredMode] = {}
-
-
-def detected_structured_mode(endpoint: str) -> DetectedStructuredMode | None:
-    return _detected_structured_modes.get(endpoint)
-
-
-def forget_detected_structured_modes() -> None:
-    """Drop what was learned about endpoints (tests; or after a server was upgraded)."""
-    _detected_structured_modes.clear()
-
-
-# ---- the SDKs' HTTP clients, shared with the other SDK providers --------------------------------------
-
-_warned_missing_aiohttp: set[str] = set()  # SDK module names, so the fallback is reported once
-
-
-def sdk_http_client(sdk: ModuleType, transport: HttpTransport, max_connections: int | None) -> tuple[Any, HttpTransport]:
-    """The SDK's own async HTTP client for `transport` and the transport actually used.
-
-    Both the OpenAI and the Anthropic SDK ship `DefaultAioHttpClient` (their `aiohttp` extra) next to
-    the httpx default; aiohttp costs a fraction of httpx's CPU per request. Without the extra the
-    httpx client is used. The pool keeps at least `max_connections` connections alive, so a full set
-    of concurrent requests reuses connections instead of reconnecting.
-    """
-    if transport not in ("aiohttp", "httpx"):
-        raise ValueError(f"unknown http_transport {transport!r}")
-    defaults = sdk.DEFAULT_CONNECTION_LIMITS
-    keep_alive = max(max_connections or 0, defaults.max_keepalive_connections or 0)
-    limits = type(defaults)(max_connections=max(keep_alive, defaults.max_connections or 0),
-                            max_keepalive_connections=keep_alive, keepalive_expiry=defaults.keepalive_expiry)
-    if transport == "aiohttp":
-        try:
-            return sdk.DefaultAioHttpClient(limits=limits), "aiohttp"
-        except (AttributeError, RuntimeError):  # an SDK without the class, or without its aiohttp extra
-            if sdk.__name__ not in _warned_missing_aiohttp:
-                _warned_missing_aiohttp.add(sdk.__name__)
-                logger.warning("%s: aiohttp transport unavailable (install %s[aiohttp]); using httpx",
-                               sdk.__name__, sdk.__name__)
-    return sdk.DefaultAsyncHttpxClient(limits=limits), "httpx"
-
-
-def sdk_timeout(sdk: ModuleType, timeout_s: float) -> Any:
-    """The SDK's timeout: `timeout_s` for the reply, at most `CONNECT_TIMEOUT_S` to connect."""
-    return sdk.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S))
-
-
-# ---- error classification shared with the other SDK providers --------------------------------------
-
-def retry_after_from_headers(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
-    """Seconds to wait, from `retry-after-ms`, or `retry-after` as seconds or as an HTTP date."""
-    if not headers:
-        return None
-    lowered = {key.lower(): value for key, value in headers.items()}
-    milliseconds = lowered.get("retry-after-ms")
-    if milliseconds is not None:
-        try:
-            return max(0.0, float(milliseconds) / 1000.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment is None:
-        return None
-    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
-
-
-def error_kind_for_status(status: int, detail: str = "") -> ErrorKind:
-    if status == 429:
-        return ErrorKind.RATE_LIMIT
-    # 408 (request timeout) and 409 (conflict / lock) are the 4xx codes that succeed when re-sent.
-    if status >= 500 or status in (408, 409):
-        return ErrorKind.TRANSIENT
-    if status in (401, 403):
-        return ErrorKind.AUTH
-    if status == 404 and "model" in detail.lower():
-        return ErrorKind.UNKNOWN_MODEL  # a 404 that does not name a model is a wrong path (base URL)
-    return ErrorKind.PERMANENT
-
-
-def mentions_context_length(detail: str) -> bool:
-    lowered = detail.lower()
-    return any(word in lowered for word in _CONTEXT_LENGTH_WORDS)
-
-
-def error_detail_from_body(body: object, fallback: str) -> str:
-    """The human-readable message of an error body in OpenAI (`error.message`) or Anthropic shape."""
-    if isinstance(body, Mapping):
-        error = body.get("error", body)
-        if isinstance(error, Mapping):
-            message = error.get("message")
-            code = error.get("code") or error.get("type")
-            if isinstance(message, str):
-                return f"{message} [{code}]" if isinstance(code, str) and code else message
-        elif isinstance(error, str):
-            return error
-    return fallback
-
-
-class SecretScrubber:
-    """Removes the API key from any text that may end up in an exception, a log line or the request log."""
-
-    def __init__(self, secret: str | None):
-        self._secret = secret if secret and secret != PLACEHOLDER_API_KEY and len(secret) >= 4 else None
-
-    def __call__(self, text: str) -> str:
-        if self._secret:
-            text = text.replace(self._secret, "[redacted]")
-        return text[:_MAX_DETAIL_CHARS]
-
-
-def endpoint_label(base_url: str | None, default: str = DEFAULT_ENDPOINT_LABEL) -> str:
-    """The endpoint as it may be shown: scheme, host, port and path; never user info or a query."""
-    if not base_url:
-        return default
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _provider_at(provider: str, endpoint: str | None) -> str:
-    return f"{provider} at {endpoint}" if endpoint else provider
-
-
-def status_error(provider: str, status: int, headers: Mapping[str, str], detail: str,
-                 endpoint: str | None = None) -> ProviderError:
-    kind = error_kind_for_status(status, detail)
-    label = "rate limited" if kind is ErrorKind.RATE_LIMIT else f"HTTP {status}"
-    if status == 400 and mentions_context_length(detail):
-        label = "context length exceeded"
-    elif kind is ErrorKind.AUTH:
-        label = f"authentication failed (HTTP {status})"
-    elif kind is ErrorKind.UNKNOWN_MODEL:
-        label = "unknown model (HTTP 404)"
-    elif status == 404:
-        label = "no such path (HTTP 404; is the base URL right?)"
-    retry_after = retry_after_from_headers(headers) if kind in (ErrorKind.RATE_LIMIT, ErrorKind.TRANSIENT) else None
-    where = _provider_at(provider, endpoint) if kind in (ErrorKind.AUTH, ErrorKind.UNKNOWN_MODEL) or status == 404 \
-        else provider
-    return ProviderError(kind, f"{where}: {label}: {detail}", retry_after=retry_after, status_code=status)
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def connection_problem(exc: BaseException, timed_out: bool, timeout_s: float | None = None) -> tuple[ErrorKind, str]:
-    """What went wrong on the way to the server, from the OS-level causes the SDK wrapped.
-
-    The SDKs report a refused connection as "Request timed out." (aiohttp transport) or "Connection
-    error." (httpx): only the causes tell a dead endpoint (refused, no such host, TLS, no connection at
-    all) from a server that accepted the request and then was slow or hung up.
-    """
-    chain = list(_causes(exc))
-    for cause in chain:
-        if isinstance(cause, socket.gaierror):
-            return ErrorKind.UNREACHABLE, f"DNS lookup failed ({cause.strerror or cause})"
-    for cause in chain:
-        if isinstance(cause, ConnectionRefusedError):
-            return ErrorKind.UNREACHABLE, "connection refused (nothing listening?)"
-        if isinstance(cause, ssl.SSLError):
-            return ErrorKind.UNREACHABLE, f"TLS handshake failed ({getattr(cause, 'reason', None) or cause})"
-        if isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS:
-            return ErrorKind.UNREACHABLE, _UNREACHABLE_ERRNOS[cause.errno]
-    if any(type(cause).__name__ in _CONNECT_TIMEOUT_NAMES for cause in chain):
-        return ErrorKind.UNREACHABLE, "no connection within the connect timeout"
-    if timed_out:
-        within = f" within {timeout_s:g} s" if timeout_s else ""
-        return ErrorKind.TIMEOUT, f"request timed out (no reply{within})"
-    return ErrorKind.TRANSIENT, "connection failed"
 
 
 # ---- request and response mapping ---------------------------------------------------------------------
@@ -245,14 +45,6 @@ def _schema_instruction(schema: dict[str, Any]) -> str:
         "Answer with a single JSON object and nothing else. It must conform to this JSON schema:\n"
         + json.dumps(schema, ensure_ascii=False, sort_keys=True)
     )
-
-
-def _with_system_text(messages: list[ChatMessage], extra: str) -> list[ChatMessage]:
-    if messages and messages[0].role == "system":
-        first = messages[0]
-        joined = f"{first.content}\n\n{extra}" if first.content else extra
-        return [first.model_copy(update={"content": joined}), *messages[1:]]
-    return [ChatMessage(role="system", content=extra), *messages]
 
 
 def _schema_name(name: str) -> str:
@@ -287,7 +79,7 @@ def chat_completion_params(
     schema = request.response_schema
     if schema is not None and structured in ("json_object", "prompt"):
         # json_object alone does not carry the schema on every server, and OpenAI demands the word JSON.
-        messages = _with_system_text(messages, _schema_instruction(schema))
+        messages = with_system_text(messages, _schema_instruction(schema))
     params: dict[str, Any] = {
         "model": model,
         "messages": [openai_message(message) for message in messages],
@@ -390,28 +182,6 @@ def _rejects_structured_mode(exc: openai.APIStatusError) -> bool:
     return any(word in text for word in _STRUCTURED_MODE_WORDS)
 
 
-def classify_sdk_error(provider_name: str, sdk: Any, base_error: type[Exception], exc: Exception,
-                       scrub: Callable[[str], str], reply_kind: str, *, endpoint: str | None = None,
-                       timeout_s: float | None = None) -> ProviderError:
-    """Both official SDKs raise the same family of exceptions (timeout, connection, status, validation):
-    one mapping to error kinds serves both. Anything else is not an SDK error and propagates.
-    `endpoint` (see `endpoint_label`) is named in the errors that are about the endpoint itself."""
-    if isinstance(exc, sdk.APIConnectionError):  # APITimeoutError included
-        kind, problem = connection_problem(exc, isinstance(exc, sdk.APITimeoutError), timeout_s)
-        if kind is ErrorKind.TRANSIENT:
-            problem = f"{problem}: {scrub(str(exc))}"
-        where = _provider_at(provider_name, endpoint) if kind is ErrorKind.UNREACHABLE else provider_name
-        return ProviderError(kind, f"{where}: {problem}")
-    if isinstance(exc, sdk.APIStatusError):
-        detail = scrub(error_detail_from_body(exc.body, exc.message))
-        return status_error(provider_name, exc.status_code, exc.response.headers, detail, endpoint)
-    if isinstance(exc, sdk.APIResponseValidationError | json.JSONDecodeError):
-        return ProviderError(ErrorKind.TRANSIENT, f"{provider_name}: the response body is not a valid {reply_kind}")
-    if isinstance(exc, base_error):
-        return ProviderError(ErrorKind.PERMANENT, f"{provider_name}: {scrub(str(exc))}")
-    raise exc
-
-
 class OpenAIProvider:
     """`Provider` over `openai.AsyncOpenAI` chat completions."""
 
@@ -425,6 +195,7 @@ class OpenAIProvider:
         tool_call_mode: ToolCallMode = "native",
         http_transport: HttpTransport = DEFAULT_HTTP_TRANSPORT,
         max_connections: int | None = None,
+        capabilities: EndpointCapabilities | None = None,
     ):
         if structured_mode not in ("auto", "json_schema", "json_object", "prompt"):
             raise ValueError(f"unknown structured_mode {structured_mode!r}")
@@ -436,7 +207,9 @@ class OpenAIProvider:
         self._api_key_env = api_key_env
         custom_endpoint = base_url or os.environ.get("OPENAI_BASE_URL")
         api_key = os.environ.get(api_key_env) or (PLACEHOLDER_API_KEY if custom_endpoint else None)
-        self._scrub = SecretScrubber(api_key)
+        self._scrub = detail_scrubber(api_key)
+        # What endpoints accept: shared with the other providers of the same gateway, else this one's own.
+        self.capabilities = capabilities if capabilities is not None else EndpointCapabilities()
         self._client: openai.AsyncOpenAI | None = None
         self.http_transport: HttpTransport | None = None  # what is in use; None without a client
         self.timeout_s = timeout_s
@@ -475,7 +248,7 @@ class OpenAIProvider:
     def _known_structured_mode(self) -> DetectedStructuredMode | None:
         if self.structured_mode != "auto":
             return self.structured_mode
-        return _detected_structured_modes.get(self.endpoint)
+        return self.capabilities.structured_mode(self.endpoint)
 
     async def _send_structured(self, client: openai.AsyncOpenAI, request: LLMRequest, model: str) -> LLMResponse:
         if request.response_schema is None:
@@ -509,9 +282,8 @@ class OpenAIProvider:
         return response
 
     def _remember(self, mode: DetectedStructuredMode) -> None:
-        if _detected_structured_modes.get(self.endpoint) != mode:
+        if self.capabilities.remember_structured_mode(self.endpoint, mode):
             logger.info("endpoint %s: structured output via %s", self.endpoint, mode)
-        _detected_structured_modes[self.endpoint] = mode
 
     async def _complete(
         self,
@@ -531,4 +303,5 @@ class OpenAIProvider:
 
     def _classify(self, exc: Exception) -> ProviderError:
         return classify_sdk_error(self.name, openai, openai.OpenAIError, exc, self._scrub, "completion",
-                                  endpoint=endpoint_label(self.endpoint), timeout_s=self.timeout_s)
+                                  endpoint=endpoint_label(self.endpoint, DEFAULT_ENDPOINT_LABEL),
+                                  timeout_s=self.timeout_s)

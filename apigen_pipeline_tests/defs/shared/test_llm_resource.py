@@ -6,8 +6,8 @@ import pytest
 
 from apigen_pipeline.defs.shared.llm_resource import BoundClient, LLMResource
 from apigen_pipeline.llm.config import LLMSettings, RetrySettings
+from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
-from apigen_pipeline.llm.providers.base import ProviderError
 from apigen_pipeline.llm.request_log import RequestLog
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse
 from apigen_pipeline.warehouse import Warehouse
