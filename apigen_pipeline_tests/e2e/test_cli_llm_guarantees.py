@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from apigen_pipeline.config import load_pipeline_config
+from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
-from apigen_pipeline.phase1.bindings import bind_environment
 from apigen_pipeline.testing.simulated_wire import simulated_responder
 from apigen_pipeline.testing.wire_servers import OpenAIWireServer, WireReply
 from apigen_pipeline.warehouse import Warehouse, content_hash
@@ -120,8 +120,8 @@ class WeakModel:
     falls in a fixed fifth of all prompts gets prose instead of JSON, repairs included: those keys end as
     answered-invalid, deterministically."""
 
-    def __init__(self):
-        self.plausible = simulated_responder("openai", vary_repeats=False)
+    def __init__(self, environment: Environment):
+        self.plausible = simulated_responder("openai", environments={DOMAIN: environment}, vary_repeats=False)
 
     def __call__(self, body: dict[str, Any], call_index: int) -> WireReply:
         first_user = next((m["content"] for m in body["messages"] if m["role"] == "user"), "") or ""
@@ -147,10 +147,9 @@ class Runs:
 def runs(tmp_path_factory: pytest.TempPathFactory, config_path: Path) -> Runs:
     root = tmp_path_factory.mktemp("cli_runs")
     single, concurrent = root / "single", root / "concurrent"
-    # The simulated answers need the environment, found through this process's bindings (see simulated_wire).
     domain = load_pipeline_config(config_path).domain(DOMAIN)
-    bind_environment(DOMAIN, load_environment(domain.reference, domain.seed, domain.scale))
-    with OpenAIWireServer(WeakModel(), expected_api_key=PLANTED_KEY) as server:
+    environment = load_environment(domain.reference, domain.seed, domain.scale)  # what the answers come from
+    with OpenAIWireServer(WeakModel(environment), expected_api_key=PLANTED_KEY) as server:
         code, _, err = finished(apigen_run(single, config_path, server.base_url))
         assert code == 0, err[-3000:]
         single_requests = Counter(server.count_by_body_hash())
