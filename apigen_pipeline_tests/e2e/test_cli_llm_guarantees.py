@@ -24,8 +24,9 @@ from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.testing.simulated_wire import simulated_responder
 from apigen_pipeline.testing.wire_servers import OpenAIWireServer, WireReply
-from apigen_pipeline.warehouse import Warehouse, content_hash
+from apigen_pipeline.warehouse import Warehouse
 from apigen_pipeline_tests.conftest import MOCK_DOMAIN
+from apigen_pipeline_tests.partition_content import partition_hashes, partitioned_tables
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,24 +187,9 @@ def warehouse(home: Path) -> Warehouse:
     return Warehouse(home / "warehouse.duckdb")
 
 
-# Which run wrote a log row and when: not what it holds.
-VOLATILE = {"llm_requests": ["entry_id", "created_at", "latency_s"]}
-
-
 def partition_rows(home: Path) -> dict[str, tuple[int, str]]:
     store = warehouse(home)
-    with store.connect() as con:
-        tables = [row[0] for row in con.execute(
-            "SELECT table_name FROM information_schema.columns WHERE column_name IN ('domain', 'batch') "
-            "GROUP BY table_name HAVING count(*) = 2 ORDER BY table_name").fetchall()]
-    rows = {}
-    for table in tables:
-        frame = store.read_partition(table, DOMAIN, BATCH).drop(columns=VOLATILE.get(table, []))
-        # Sums of float costs depend on the order the log's rows are scanned in: equal to 9 decimals.
-        floats = frame.select_dtypes("float").columns
-        frame[floats] = frame[floats].round(9)
-        rows[table] = (len(frame), content_hash(frame))
-    return rows
+    return partition_hashes(store, DOMAIN, BATCH, partitioned_tables(store))
 
 
 def first_user_text(messages: list[dict[str, Any]]) -> str:
