@@ -139,6 +139,20 @@ class Database:
         overlay[record_id] = mutable
         return mutable
 
+    def replace(self, table: str, record_id: str, record: Record) -> None:
+        """Put `record` in place of the current one (inserted when there is none)."""
+        self._overlay.setdefault(table, {})[record_id] = record
+
+    def forget_if_unchanged(self, table: str, record_id: str) -> None:
+        """Drop a private copy that still equals the seed's record (a copy made for reading only), so the
+        overlay, the savepoints and the touched set hold only what really changed."""
+        overlay = self._overlay.get(table)
+        if overlay is None or record_id not in overlay or overlay[record_id] is _DELETED:
+            return
+        seed_digest = self._seed.digest_of(table, record_id)
+        if seed_digest is not None and _record_digest(table, record_id, overlay[record_id]) == seed_digest:
+            del overlay[record_id]
+
     def insert(self, table: str, record_id: str, record: Record) -> None:
         if self.get(table, record_id) is not None:
             raise KeyError(f"{table}[{record_id}] already exists")
@@ -159,6 +173,10 @@ class Database:
         self._overlay = savepoint
 
     # -- identity -----------------------------------------------------------------------------
+    def holds(self, table: str, record_id: str) -> bool:
+        """Whether this database has its own version of the record (changed, inserted, deleted or copied)."""
+        return record_id in self._overlay.get(table, {})
+
     def touched(self) -> set[tuple[str, str]]:
         return {(table, rid) for table, recs in self._overlay.items() for rid in recs}
 
@@ -196,6 +214,20 @@ class Database:
             else:
                 changes.extend(_field_changes(table, record_id, "", before, after))
         return StateDiff(tuple(changes))
+
+
+def tables_problem(tables: Any) -> str | None:
+    """Why `tables` is not `{table: {record_id: record}}` with JSON-object records (None when it is)."""
+    if not isinstance(tables, Mapping):
+        return f"must return {{table: {{record_id: record}}}}, got {type(tables).__name__}"
+    for table, records in tables.items():
+        if not isinstance(table, str) or not isinstance(records, Mapping):
+            return f"table {table!r} must map record ids to records, got {type(records).__name__}"
+        for record_id, record in records.items():
+            if not isinstance(record_id, str) or not isinstance(record, Mapping):
+                return (f"record {table}[{record_id!r}] must be an object keyed by a string id, "
+                        f"got {type(record).__name__}")
+    return None
 
 
 def full_state_hash(tables: Mapping[str, Mapping[str, Record]]) -> str:
