@@ -80,17 +80,16 @@ def probe_tools(environment: Environment, names: Sequence[str]) -> dict[str, Pro
         return outcomes
     seed_database = environment.fresh_database()
     seed_hash = seed_database.state_hash()
-    for _ in range(PROBE_SAMPLES):
-        try:
-            sample = environment.sample_domain_data(rng, environment.write_tools)
-        except Exception as error:  # a plugin's sampler is foreign code: its failure is a finding
-            raise ProbeError(f"sample_domain_data raised {type(error).__name__}: {error}") from error
-        candidates = candidate_values(sample)
+    per_sample = [candidate_values(sample) for sample in _samples(environment, rng)]
+    for candidates in per_sample:
+        others = {key: [v for c in per_sample if c is not candidates for v in c.get(key, []) if v not in values]
+                  for key, values in candidates.items()}
         for name in names:
             spec = environment.tool_spec(name)
             assert spec is not None
             for probe in range(PROBES_PER_SAMPLE):
-                arguments = probe_arguments(spec.parameters, candidates, rng, fresh=probe % 2 == 1)
+                # Odd probes change what they can: values from the other samples, or made up.
+                arguments = probe_arguments(spec.parameters, candidates, rng, others if probe % 2 else None)
                 database = environment.fresh_database()
                 call = environment.execute(database, name, arguments)
                 outcome = outcomes[name]
@@ -102,6 +101,16 @@ def probe_tools(environment: Environment, names: Sequence[str]) -> dict[str, Pro
                     first = seed_database.diff(database).changes[0].render()
                     outcome.change = f"{name}({json.dumps(arguments, sort_keys=True)}) changed {first}"
     return outcomes
+
+
+def _samples(environment: Environment, rng: random.Random) -> list[DomainSample]:
+    samples = []
+    for _ in range(PROBE_SAMPLES):
+        try:
+            samples.append(environment.sample_domain_data(rng, environment.write_tools))
+        except Exception as error:  # a plugin's sampler is foreign code: its failure is a finding
+            raise ProbeError(f"sample_domain_data raised {type(error).__name__}: {error}") from error
+    return samples
 
 
 def candidate_values(sample: DomainSample) -> dict[str, list[Any]]:
@@ -128,13 +137,15 @@ def candidate_values(sample: DomainSample) -> dict[str, list[Any]]:
 
 
 def probe_arguments(schema: Mapping[str, Any], candidates: Mapping[str, list[Any]], rng: random.Random,
-                    fresh: bool) -> dict[str, Any]:
+                    changes: Mapping[str, list[Any]] | None) -> dict[str, Any]:
     properties = schema.get("properties") or {}
-    return {name: probe_value(sub, name, candidates, rng, fresh) for name, sub in properties.items()}
+    return {name: probe_value(sub, name, candidates, rng, changes) for name, sub in properties.items()}
 
 
-def probe_value(schema: Any, name: str, candidates: Mapping[str, list[Any]], rng: random.Random, fresh: bool) -> Any:
-    """A value for one argument: from the sample where it names one (always for ids), else a fresh one."""
+def probe_value(schema: Any, name: str, candidates: Mapping[str, list[Any]], rng: random.Random,
+                changes: Mapping[str, list[Any]] | None) -> Any:
+    """A value for one argument: ids and enums from the sample; other values from the sample, or (with
+    `changes`) a value of the same name the sample does not hold, made up when there is none."""
     if not isinstance(schema, Mapping):
         return f"probe {name}"
     if schema.get("enum"):
@@ -145,14 +156,17 @@ def probe_value(schema: Any, name: str, candidates: Mapping[str, list[Any]], rng
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "array":
-        return [probe_value(schema.get("items", {}), name, candidates, rng, fresh)]
+        return [probe_value(schema.get("items", {}), name, candidates, rng, changes)]
     if kind == "object":
-        return probe_arguments(schema, candidates, rng, fresh)
+        return probe_arguments(schema, candidates, rng, changes)
     singular = name.removesuffix("s")
-    pool = [*candidates.get(name, []), *candidates.get(singular, [])]
-    typed = [v for v in pool if isinstance(v, _JSON_TYPES.get(str(kind), (str, int, float)))
+    source = candidates if changes is None or singular.endswith("_id") else changes
+    typed = [v for v in (*source.get(name, []), *source.get(singular, []))
+             if isinstance(v, _JSON_TYPES.get(str(kind), (str, int, float)))
              and not (kind in ("integer", "number") and isinstance(v, bool))]
-    id_like = singular.endswith("_id")
-    if typed and (id_like or not fresh):
+    if typed:
         return rng.choice(typed)
+    own = candidates.get(name) or candidates.get(singular)
+    if changes is not None and own and isinstance(own[0], str) and kind in ("string", None):
+        return f"probe-{own[0]}"  # same shape, another value
     return _FRESH.get(str(kind), f"probe {name}")
