@@ -6,11 +6,13 @@ seed and a scale and gives sessions that execute tool calls. Nothing here import
 Optional hooks for the offline simulated backend (`apigen_pipeline.simulated`), which plays every
 LLM role without a model and takes its domain knowledge from them; real models never need them:
 - `EnvironmentPlugin.propose_actions(sample, write_tools, rng)`: a grounded ground-truth action list
-  for a sampled user (the simulated generator's task); without it the generator's answers are generic;
+  for a sampled user (the simulated generator's task);
 - `ToolSpec.utterance`: how a user asks for the tool, with `{argument}` slots; the simulated user says
   it and the simulated agent inverts it into a call;
 - `EnvironmentPlugin.auth_tools` (which contexts always include): how the simulated generator and
   agent authenticate the user.
+A run whose generator or agent is simulated refuses a plugin lacking these before anything is sent
+(`simulated.hooks`), naming the missing ones.
 
 Environments written for another harness fit the same contract (tau-bench's style: tools that take the
 whole data set as a plain dict, mutate it in place and return `"Error: ..."` strings; a fixed data set):

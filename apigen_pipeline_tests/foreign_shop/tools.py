@@ -31,13 +31,16 @@ class FindUserIdByEmail:
                          ["email"])
 
 
+def _record(data: dict[str, Any], table: str, record_id: str) -> str:
+    if record_id not in data[table]:
+        return f"Error: {table.removesuffix('s')} not found"
+    return json.dumps(data[table][record_id])
+
+
 class GetUserDetails:
     @staticmethod
     def invoke(data: dict[str, Any], user_id: str) -> str:
-        users = data["users"]
-        if user_id not in users:
-            return "Error: user not found"
-        return json.dumps(users[user_id])
+        return _record(data, "users", user_id)
 
     @staticmethod
     def get_info() -> dict[str, Any]:
@@ -49,10 +52,7 @@ class GetUserDetails:
 class GetOrderDetails:
     @staticmethod
     def invoke(data: dict[str, Any], order_id: str) -> str:
-        orders = data["orders"]
-        if order_id not in orders:
-            return "Error: order not found"
-        return json.dumps(orders[order_id])
+        return _record(data, "orders", order_id)
 
     @staticmethod
     def get_info() -> dict[str, Any]:
