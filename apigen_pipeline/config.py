@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,12 @@ from apigen_pipeline.phase2.models import Phase2Settings
 from apigen_pipeline.records import FrozenModel
 from apigen_pipeline.simulated.rates import Phase1SimulationRates, Phase2SimulationRates
 
+CONFIG_ENV_VAR = "APIGEN_CONFIG"
+_BATCH_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
 
 class ConfigError(ValueError):
-    """A bad configuration: the message names the file and the field."""
+    """A bad configuration: the message (one line) names the file and the field."""
 
 
 class DomainConfig(FrozenModel):
@@ -46,12 +51,30 @@ class DomainConfig(FrozenModel):
         return self.plugin or self.name
 
 
+def parse_batch_date(value: str) -> date:
+    """A batch key is a real calendar date written YYYY-MM-DD (`2026-13-45` is not)."""
+    if not _BATCH_DATE.fullmatch(value):
+        raise ValueError(f"'{value}' is not a date written YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise ValueError(f"'{value}' is not a real date ({error})") from None
+
+
+def _real_batch_date(value: str | None) -> str | None:
+    if value is not None:
+        parse_batch_date(value)
+    return value
+
+
 class BackfillRangeConfig(FrozenModel):
     """Batches (days) the backfill sensor sweeps, both ends inclusive."""
 
     start: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     end: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$",
                             description="Last batch; defaults to the newest batch that exists.")
+
+    _real_dates = field_validator("start", "end")(_real_batch_date)
 
     @model_validator(mode="after")
     def _ordered(self) -> BackfillRangeConfig:
@@ -124,6 +147,8 @@ class PipelineConfig(FrozenModel):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     automation: AutomationConfig = Field(default_factory=AutomationConfig)
 
+    _real_start_date = field_validator("batch_start_date")(_real_batch_date)
+
     @model_validator(mode="after")
     def _unique_domains(self) -> PipelineConfig:
         names = [d.name for d in self.domains]
@@ -154,20 +179,12 @@ class PipelineConfig(FrozenModel):
 
 def load_pipeline_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """From a YAML file (argument, else $APIGEN_CONFIG, else defaults) plus overrides."""
-    source = path or os.environ.get("APIGEN_CONFIG")
+    source = path or os.environ.get(CONFIG_ENV_VAR)
     data: dict[str, Any] = {}
     label = "defaults"
     if source:
-        label = str(source)
-        try:
-            loaded = yaml.safe_load(Path(source).read_text())
-        except FileNotFoundError as error:
-            raise ConfigError(f"config file {source} does not exist") from error
-        except yaml.YAMLError as error:
-            raise ConfigError(f"config file {source} is not valid YAML: {error}") from error
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {source} must hold a mapping at the top level")
-        data = dict(loaded or {})
+        label = str(source) if path else f"{source} (from {CONFIG_ENV_VAR})"
+        data = _read_yaml_mapping(Path(source), label)
     data = _deep_merge(data, overrides or {})
     llm_section = dict(data.get("llm") or {})
     for variable, setting in ((BACKEND_ENV_VAR, "backend_override"), (BASE_URL_ENV_VAR, "backend_base_url")):
@@ -180,11 +197,37 @@ def load_pipeline_config(path: str | Path | None = None, overrides: dict[str, An
         raise ConfigError(f"invalid pipeline config ({label}): {format_validation_error(error)}") from error
 
 
+def _read_yaml_mapping(path: Path, label: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file {label} does not exist") from error
+    except IsADirectoryError as error:
+        raise ConfigError(f"config file {label} is a directory, not a YAML file") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {label} is not text (UTF-8): {error.reason}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {label} is not valid YAML: {_yaml_problem(error)}") from error
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"config file {label} must hold a mapping at the top level")
+    return dict(loaded or {})
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's messages span several lines (with a snippet of the file): keep the problem and where."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"{error.problem or error.context or 'unreadable'}{where}"
+    return " ".join(str(error).split())
+
+
 def format_validation_error(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(root)"
-        parts.append(f"{where}: {item['msg']}")
+        message = " ".join(str(item["msg"]).removeprefix("Value error, ").split())
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 

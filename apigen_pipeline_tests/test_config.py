@@ -68,3 +68,31 @@ def test_llm_settings_errors_name_the_nested_field(tmp_path):
     path.write_text("llm:\n  roles:\n    generator: {provider: openai, modle: gpt-4o}\n")
     with pytest.raises(ConfigError, match="llm.roles.generator"):
         load_pipeline_config(path)
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ('batch_start_date: "2026-02-30"\n', "batch_start_date: '2026-02-30' is not a real date"),
+    ('automation:\n  backfill: {start: "2026-13-01"}\n', "automation.backfill.start: '2026-13-01' is not a real date"),
+])
+def test_batch_dates_are_real_dates(tmp_path, text, fragment):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="invalid pipeline config") as error:
+        load_pipeline_config(path)
+    assert fragment in str(error.value)
+
+
+def test_a_yaml_error_is_one_line_with_where_it_is(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("sampling:\n  contexts_per_partition: [1, 2\nphase1: {}\n")
+    with pytest.raises(ConfigError) as error:
+        load_pipeline_config(path)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"config file {path} is not valid YAML: ")
+    assert "expected ',' or ']', but got ':' at line 3, column 7" in message
+
+
+def test_a_config_from_the_environment_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("APIGEN_CONFIG", str(tmp_path / "nope.yaml"))
+    with pytest.raises(ConfigError, match=r"nope\.yaml \(from APIGEN_CONFIG\) does not exist"):
+        load_pipeline_config()

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_CREATE_VIEW = "CREATE OR REPLACE VIEW "
 
 
 def sql_root() -> Path:
@@ -30,3 +31,12 @@ def with_table(name: str, table: str, known_tables: set[str]) -> str:
     if not _IDENTIFIER.match(table) or table not in known_tables:
         raise ValueError(f"unknown warehouse table '{table}'")
     return load_sql(name).replace("{table}", f'"{table}"')
+
+
+def as_temporary_view(name: str) -> str:
+    """A `CREATE OR REPLACE VIEW` file (e.g. `views/generation_failures`) as a TEMP view, which a
+    read-only connection may create: the operator commands read through the same view, never writing."""
+    sql = load_sql(name)
+    if sql.count(_CREATE_VIEW) != 1:
+        raise ValueError(f"SQL file {name} does not create exactly one view")
+    return sql.replace(_CREATE_VIEW, "CREATE OR REPLACE TEMP VIEW ", 1)

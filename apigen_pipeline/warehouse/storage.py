@@ -26,6 +26,7 @@ import duckdb
 from pydantic import ValidationError, model_validator
 
 from apigen_pipeline.records import FrozenModel
+from apigen_pipeline.warehouse.errors import is_ducklake_commit_conflict, is_missing_ducklake, lock_conflict
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,6 @@ ENV_PREFIX = "APIGEN_"
 CATALOG_EXTENSIONS = {"postgres": "postgres", "sqlite": "sqlite"}
 S3_EXTENSIONS = ("httpfs",)
 CREDENTIAL_CHAIN_EXTENSION = "aws"
-# Messages of DuckLake commit conflicts (two writers on one table) and SQLite catalog lock waits:
-# both succeed when the whole transaction is run again.
-_RETRYABLE_MESSAGES = ("transaction conflict", "failed to commit ducklake transaction", "database is locked")
 _PASSWORD = re.compile(r"(password\s*=\s*)[^\s\"']+", re.IGNORECASE)
 
 
@@ -90,7 +88,8 @@ class StorageSettings(FrozenModel):
         if self.mode == "ducklake":
             missing = [name for name in ("catalog", "data_path") if not getattr(self, name)]
             if missing:
-                raise ValueError(f"storage mode 'ducklake' needs {' and '.join(missing)}")
+                variables = ", ".join(ENV_PREFIX + _FIELD_VARIABLES[name] for name in missing)
+                raise ValueError(f"storage mode 'ducklake' needs {' and '.join(missing)} ({variables})")
             if not (self.data_path or "").startswith("s3://") and not os.path.isabs(self.data_path or ""):
                 raise ValueError(f"data_path '{self.data_path}' must be s3://... or an absolute folder: "
                                  "a relative one resolves against each process's working directory")
@@ -176,10 +175,28 @@ class StorageSettings(FrozenModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'storage'}: {e['msg']}"
-                                 for e in error.errors())
+            problems = "; ".join(_env_problem(issue, env) for issue in error.errors())
             raise StorageError(f"invalid storage configuration from APIGEN_* environment variables: {problems}") \
                 from error
+
+
+# The variable each settings field comes from, to name it in messages.
+_FIELD_VARIABLES = {
+    "mode": "STORAGE", "catalog": "LAKE_CATALOG", "data_path": "LAKE_DATA_PATH", "lake_name": "LAKE_NAME",
+    "extension_directory": "DUCKDB_EXTENSION_DIR", "inline_row_limit": "LAKE_INLINE_ROWS",
+    "s3.endpoint": "S3_ENDPOINT", "s3.region": "S3_REGION", "s3.url_style": "S3_URL_STYLE",
+}
+
+
+def _env_problem(issue: Mapping[str, object], env: Mapping[str, str]) -> str:
+    """`APIGEN_STORAGE='lakehouse': Input should be 'duckdb' or 'ducklake'`; whole-settings problems
+    are prefixed with the mode that raised them."""
+    field_name = ".".join(str(part) for part in issue["loc"])  # type: ignore[attr-defined]
+    message = str(issue["msg"]).removeprefix("Value error, ")
+    variable = _FIELD_VARIABLES.get(field_name)
+    if variable is None:
+        return f"{ENV_PREFIX}STORAGE={env.get(ENV_PREFIX + 'STORAGE', 'duckdb')!r}: {message}"
+    return f"{ENV_PREFIX}{variable}={env.get(ENV_PREFIX + variable, '')!r}: {message}"
 
 
 def _truthy(value: str) -> bool:
@@ -317,11 +334,11 @@ def _attach(con: duckdb.DuckDBPyConnection, settings: StorageSettings, lock_wait
         except duckdb.Error as error:
             message = str(error)
             # A DuckDB-file catalog admits one process at a time: wait for it, as the file mode does.
-            if "lock" in message.lower() and settings.catalog_kind == "duckdb" and time.monotonic() < deadline:
+            if lock_conflict(error) is not None and settings.catalog_kind == "duckdb" and time.monotonic() < deadline:
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
-            if "creating a new ducklake is explicitly disabled" in message.lower():
+            if is_missing_ducklake(error):
                 raise StorageError(f"the DuckLake catalog {mask_secrets(settings.catalog or '')} is not initialised: "
                                    "run the setup step once (`python -m apigen_pipeline.warehouse.lake_setup "
                                    "init`) before starting workers") from error
@@ -372,10 +389,6 @@ def close_shared_lakes() -> None:
 
 # -- conflicts ----------------------------------------------------------------------------------
 
-def is_retryable_conflict(error: BaseException) -> bool:
-    return isinstance(error, duckdb.Error) and any(m in str(error).lower() for m in _RETRYABLE_MESSAGES)
-
-
 def retry_on_conflict(work: Callable[[], T], *, attempts: int, backoff_s: float,
                       on_retry: Callable[[int, BaseException], None] | None = None) -> tuple[T, int]:
     """Run `work` (one whole transaction, rolled back on failure) until it commits; returns its result
@@ -385,7 +398,7 @@ def retry_on_conflict(work: Callable[[], T], *, attempts: int, backoff_s: float,
         try:
             return work(), attempt
         except Exception as error:
-            if not is_retryable_conflict(error) or attempt == attempts - 1:
+            if not is_ducklake_commit_conflict(error) or attempt == attempts - 1:
                 raise
             if on_retry is not None:
                 on_retry(attempt + 1, error)

@@ -1,7 +1,9 @@
 """The warehouse: the only code that talks to DuckDB.
 
 Connections are short-lived on purpose: DuckDB lets one process write a file at a time, and a
-Dagster step that held a connection while waiting on an LLM would lock every other run out.
+Dagster step that held a connection while waiting on an LLM would lock every other run out. Only
+DuckDB's lock-conflict error is waited out; a damaged file fails at once, before any write, in one
+line (`errors.py`, `integrity.py`).
 
 In DuckLake mode (`StorageSettings(mode="ducklake")`, see `storage.py`) the same SQL runs against a
 lake attached once per process; `connect()` hands out a short-lived cursor on it, and partition
@@ -24,6 +26,8 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
+from apigen_pipeline.warehouse.errors import busy_error, damage, damaged_error, lock_conflict
+from apigen_pipeline.warehouse.integrity import verify_file, write_stamp
 from apigen_pipeline.warehouse.migrations import Migration, SchemaError, discover_migrations
 from apigen_pipeline.warehouse.sql_files import load_sql, with_table
 from apigen_pipeline.warehouse.storage import StorageError, StorageSettings, retry_on_conflict, shared_lake
@@ -40,6 +44,8 @@ RUN_COLUMNS = ("run_id", "materialized_at")
 # to race from several threads: connections to one file are serialized per process.
 _PROCESS_LOCKS: dict[Path, threading.RLock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
+# Connections open per file in this process (only touched under the file's process lock).
+_OPEN_DEPTH: dict[Path, int] = {}
 
 
 def _process_lock(path: Path) -> threading.RLock:
@@ -71,29 +77,56 @@ class Warehouse:
     # -- connections --------------------------------------------------------------------------
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open, yield, close. Waits (bounded) while another process holds the file's lock.
-        DuckLake: a cursor on this process's attached lake (`read_only` is not enforced there)."""
+        """Open, yield, close. Waits (bounded) while another process holds the file's lock. Before a
+        connection that may write, the file is checked whole (`integrity.py`): a damaged file raises
+        `WarehouseDamagedError` before anything is written to it. DuckLake: a cursor on this process's
+        attached lake (`read_only` is not enforced there)."""
         if self.storage.is_lake:
             with self._lake_cursor() as cursor:
                 yield cursor
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        key = self.path.resolve()
         with _process_lock(self.path):
-            deadline = time.monotonic() + self.lock_timeout_s
-            delay = 0.02
-            while True:
-                try:
-                    con = duckdb.connect(str(self.path), read_only=read_only)
-                    break
-                except duckdb.IOException as error:
-                    if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                        raise
-                    time.sleep(delay)
-                    delay = min(delay * 2, 1.0)
+            # A nested connection of this thread shares the outer one's database, already checked.
+            outermost = _OPEN_DEPTH.get(key, 0) == 0
+            if outermost and not read_only:
+                verify_file(self.path, lambda: self._open(read_only=True))
+            con = self._open(read_only)
+            _OPEN_DEPTH[key] = _OPEN_DEPTH.get(key, 0) + 1
             try:
                 yield con
+            except duckdb.Error as error:
+                what = damage(error)
+                if what is not None:
+                    raise damaged_error(self.path, what, checked_at_open=False) from error
+                raise
             finally:
+                _OPEN_DEPTH[key] -= 1
                 con.close()
+            if outermost and not read_only:
+                with suppress(OSError):  # without a stamp the next connection only checks again
+                    write_stamp(self.path)
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """`duckdb.connect`, retried only while another process holds the file's lock (DuckDB's lock
+        conflict, see `errors.py`); a damaged file is named in one line, anything else is raised as is."""
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.Error as error:
+                conflict = lock_conflict(error)
+                if conflict is None:
+                    what = damage(error)
+                    if what is not None:
+                        raise damaged_error(self.path, what) from error
+                    raise
+                if time.monotonic() > deadline:
+                    raise busy_error(self.path, conflict, self.lock_timeout_s) from error
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     @contextmanager
     def _lake_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from apigen_pipeline.warehouse import PartitionWrite, Warehouse, content_hash
+from apigen_pipeline.warehouse.errors import is_ducklake_commit_conflict
 from apigen_pipeline.warehouse.lake_setup import compact_lake, initialise_lake
 from apigen_pipeline.warehouse.storage import (
     StorageError,
     StorageSettings,
     close_shared_lakes,
-    is_retryable_conflict,
     mask_secrets,
     open_lake_connection,
     retry_on_conflict,
@@ -71,10 +71,11 @@ def test_ducklake_settings_come_from_the_environment():
 
 
 @pytest.mark.parametrize(("env", "named"), [
-    ({"APIGEN_STORAGE": "ducklake"}, "catalog and data_path"),
+    ({"APIGEN_STORAGE": "ducklake"}, "APIGEN_LAKE_CATALOG, APIGEN_LAKE_DATA_PATH"),
     ({"APIGEN_STORAGE": "ducklake", "APIGEN_LAKE_CATALOG": "x.ducklake", "APIGEN_LAKE_DATA_PATH": "rel/"},
      "absolute folder"),
-    ({"APIGEN_STORAGE": "lakehouse"}, "mode"),
+    ({"APIGEN_STORAGE": "lakehouse"}, "APIGEN_STORAGE='lakehouse': Input should be 'duckdb' or 'ducklake'"),
+    ({"APIGEN_LAKE_INLINE_ROWS": "many"}, "APIGEN_LAKE_INLINE_ROWS='many'"),
 ])
 def test_bad_storage_environment_is_named(env, named):
     with pytest.raises(StorageError, match="APIGEN_"):
@@ -161,8 +162,14 @@ def test_a_write_conflict_is_retried_and_counted(lake):
     assert len(lake.read_partition("environment_tools", "airline", batch)) == 7
 
 
+# DuckLake 1.5.5's message for two writers on one table (seen in the conflict test above).
+REAL_CONFLICT = ("TransactionContext Error: Failed to commit: Failed to commit DuckLake transaction.\nTransaction "
+                 'conflict - attempting to insert into table with index "6" - but another transaction has deleted '
+                 "inlined data from it")
+
+
 def test_retry_gives_up_after_the_configured_attempts_and_never_retries_other_errors():
-    conflict = duckdb.TransactionException("Failed to commit DuckLake transaction. Transaction conflict - x")
+    conflict = duckdb.TransactionException(REAL_CONFLICT)
     calls = []
 
     def always_conflicts() -> None:
@@ -182,7 +189,11 @@ def test_retry_gives_up_after_the_configured_attempts_and_never_retries_other_er
     with pytest.raises(duckdb.CatalogException):
         retry_on_conflict(broken, attempts=5, backoff_s=0.0)
     assert len(calls) == 1
-    assert is_retryable_conflict(conflict) and not is_retryable_conflict(ValueError("conflict"))
+    assert is_ducklake_commit_conflict(conflict)
+    # The same words in another error type or elsewhere in a message are not a commit conflict.
+    assert not is_ducklake_commit_conflict(ValueError(REAL_CONFLICT))
+    assert not is_ducklake_commit_conflict(duckdb.IOException(REAL_CONFLICT))
+    assert not is_ducklake_commit_conflict(duckdb.TransactionException("Transaction conflict - x"))
 
 
 # -- start-up failures --------------------------------------------------------------------------

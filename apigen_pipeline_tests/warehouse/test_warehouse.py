@@ -6,7 +6,7 @@ import pytest
 
 from apigen_pipeline.warehouse import PartitionWrite, SchemaError, Warehouse, content_hash
 from apigen_pipeline.warehouse.migrations import Migration, discover_migrations
-from apigen_pipeline.warehouse.sql_files import load_sql, with_table
+from apigen_pipeline.warehouse.sql_files import as_temporary_view, load_sql, with_table
 
 
 @pytest.fixture()
@@ -117,3 +117,13 @@ def test_sql_files_load_and_missing_ones_are_named():
     assert "DELETE FROM {table}" in load_sql("warehouse/delete_partition")
     with pytest.raises(FileNotFoundError, match="no SQL file"):
         load_sql("warehouse/does_not_exist")
+
+
+def test_a_view_file_becomes_a_temporary_view_a_read_only_connection_may_create(warehouse):
+    with warehouse.connect(read_only=True) as con:
+        with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+            con.execute(load_sql("views/generation_failures"))
+        con.execute(as_temporary_view("views/generation_failures"))
+        assert con.execute("SELECT count(*) FROM generation_failures").fetchone() == (0,)
+    with pytest.raises(ValueError, match="does not create exactly one view"):
+        as_temporary_view("warehouse/delete_partition")

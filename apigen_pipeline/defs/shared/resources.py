@@ -15,7 +15,8 @@ from apigen_pipeline.defs.shared.executors import executor_from_env
 from apigen_pipeline.defs.shared.llm_resource import LLMResource
 from apigen_pipeline.defs.shared.policies import non_retryable
 from apigen_pipeline.paths import apigen_home, warehouse_path
-from apigen_pipeline.warehouse import Warehouse
+from apigen_pipeline.warehouse import SchemaError, Warehouse
+from apigen_pipeline.warehouse.errors import WarehouseDamagedError
 from apigen_pipeline.warehouse.storage import StorageSettings
 
 
@@ -33,7 +34,10 @@ class WarehouseResource(dg.ConfigurableResource):
         if self._warehouse is None:
             # Storage mode (local DuckDB file or DuckLake) comes from APIGEN_STORAGE & co.: see storage.py.
             warehouse = Warehouse(warehouse_path(self.home_path), storage=StorageSettings.from_env())
-            warehouse.migrate()
+            try:
+                warehouse.migrate()
+            except (WarehouseDamagedError, SchemaError) as error:  # no retry mends a damaged file
+                raise non_retryable(str(error)) from error
             self._warehouse = warehouse
         return self._warehouse
 

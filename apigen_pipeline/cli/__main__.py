@@ -1,0 +1,3 @@
+from apigen_pipeline.cli.app import main
+
+raise SystemExit(main())
