@@ -332,16 +332,16 @@ class Environment:
         view = DictTables(database) if self.plugin.tool_data == "dict" else None
         try:
             result = tool.function(view if view is not None else database, **arguments)
+            if isinstance(result, str) and result.startswith(ERROR_PREFIX):
+                return result, False  # the error-string convention: the same as a raised ToolError
+            return render_observation(result), True
         except ToolError as error:
             return f"{ERROR_PREFIX} {error}", False
-        except Exception as error:  # a bug in a plugin tool must not crash a batch; it is reported as text
+        except Exception as error:  # a bug in a plugin tool (or a result JSON cannot hold) must not crash a batch
             return f"{ERROR_PREFIX} internal tool failure: {type(error).__name__}: {error}", False
         finally:
             if view is not None:
                 view.settle()
-        if isinstance(result, str) and result.startswith(ERROR_PREFIX):
-            return result, False  # the error-string convention: the same as a raised ToolError
-        return render_observation(result), True
 
     def check_policy(self, before: Database, trace: Sequence[ExecutedCall], after: Database) -> list[PolicyViolation]:
         violations: list[PolicyViolation] = []

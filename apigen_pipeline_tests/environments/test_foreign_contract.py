@@ -163,3 +163,19 @@ def test_the_foreign_sampler_and_hook_fit_the_contract(foreign):
         session = foreign.new_session()
         assert actions is not None and all(session.execute(a.name, a.arguments).ok for a in actions)
         assert foreign.check_policy(foreign.fresh_database(), session.trace, session.database) == []
+
+
+def test_a_result_that_is_not_json_is_an_internal_failure_not_a_crash():
+    cancel = next(t for t in plugin.tools if t.name == "cancel_pending_order")
+
+    def cancel_returning_a_set(data, order_id: str, reason: str) -> set:
+        data["orders"][order_id]["status"] = "cancelled"
+        return {order_id}
+
+    environment = Environment(replace(plugin, tools=[*(t for t in plugin.tools if t is not cancel),
+                                                     Tool(cancel.spec.model_copy(update={"kind": "write"}),
+                                                          cancel_returning_a_set)]))
+    session = environment.new_session()
+    call = session.execute("cancel_pending_order", {"order_id": "#F1001", "reason": "no longer needed"})
+    assert not call.ok and call.observation.startswith("Error: internal tool failure: TypeError")
+    assert session.state_hash() == environment.fingerprint()  # the write it made first is rolled back
