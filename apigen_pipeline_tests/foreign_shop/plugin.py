@@ -32,16 +32,7 @@ from apigen_pipeline.environments.base import (
     record_rule,
 )
 from apigen_pipeline.environments.database import Database
-from apigen_pipeline_tests.foreign_shop.tools import (
-    ALL_TOOLS,
-    CANCEL_REASONS,
-    CancelPendingOrder,
-    FindUserIdByEmail,
-    GetOrderDetails,
-    GetUserDetails,
-    ModifyUserEmail,
-    TransferToHumanAgents,
-)
+from apigen_pipeline_tests.foreign_shop.tools import ALL_TOOLS, CANCEL_REASONS, get_info
 
 DATA_FILE = Path(__file__).with_name("data.json")
 HUMAN_ONLY_TOTAL = 500.0
@@ -54,16 +45,18 @@ def load_data() -> dict[str, Any]:
 
 # What our dependency graph needs (the fields each read returns) and, for the simulated backend only, how a
 # user asks for each write. Kinds are left out on purpose: they are inferred.
-RETURNS = {FindUserIdByEmail: ["user_id"], GetUserDetails: ["user_id", "order_id"], GetOrderDetails: ["order_id"]}
-UTTERANCES = {CancelPendingOrder: "I want to cancel order {order_id} because it was {reason}.",
-              ModifyUserEmail: "Please change my email to {email}.",
-              TransferToHumanAgents: "I'd like to talk to a human agent, please."}
+RETURNS = {"find_user_id_by_email": ["user_id"], "get_user_details": ["user_id", "order_id"],
+           "get_order_details": ["order_id"]}
+UTTERANCES = {"cancel_pending_order": "I want to cancel order {order_id} because it was {reason}.",
+              "modify_user_email": "Please change my email to {email}.",
+              TRANSFER: "I'd like to talk to a human agent, please."}
 
 
-def _tool(tau_tool: Any, with_utterance: bool) -> Tool:
-    spec = ToolSpec(**tau_tool.get_info()["function"], returns=RETURNS.get(tau_tool, []),
-                    utterance=UTTERANCES.get(tau_tool) if with_utterance else None)
-    return Tool(spec, tau_tool.invoke)
+def _tool(function: Any, with_utterance: bool) -> Tool:
+    name = function.__name__
+    spec = ToolSpec(**get_info(name)["function"], returns=RETURNS.get(name, []),
+                    utterance=UTTERANCES.get(name) if with_utterance else None)
+    return Tool(spec, function)
 
 
 def _large_order(order: dict[str, Any], call: Any) -> str | None:
@@ -115,7 +108,7 @@ def propose_actions(sample: DomainSample, write_tools: Sequence[str], rng: rando
 def _plugin(with_hooks: bool) -> EnvironmentPlugin:
     return EnvironmentPlugin(
         name="foreignshop",
-        tools=[_tool(tau_tool, with_hooks) for tau_tool in ALL_TOOLS],
+        tools=[_tool(function, with_hooks) for function in ALL_TOOLS],
         policy_sections=POLICY_SECTIONS,
         generate_data=None,
         load_data=load_data,
