@@ -5,6 +5,8 @@ Layout under the target (one partition = one domain x batch):
     openai/<domain>/<batch>.{jsonl,parquet}      OpenAI chat fine-tuning examples: messages, tools
     lineage/<domain>/<batch>.{jsonl,parquet}     trajectory id, blueprint id, domain, batch, scores ...
     cards/<domain>/<batch>.{md,json}             the dataset card
+    tasks/<domain>/...                           the partition's accepted blueprints as tau-bench task
+                                                 files (`task_files`), whether or not a trajectory verified
 Only rows a trainer can use are written (`admission`): the others are dropped and counted by reason in
 the manifest and the card. Row i of every file is the same trajectory (sorted by trajectory id). Identical inputs give
 byte-identical files: no timestamps or run ids inside, JSON with sorted keys, fixed Parquet schemas.
@@ -28,6 +30,7 @@ from apigen_pipeline.dataset.admission import DroppedRow, drop_reason
 from apigen_pipeline.dataset.card import DatasetCardInfo, card_json, card_markdown, dataset_card
 from apigen_pipeline.dataset.formats import openai_example, sharegpt_row, training_messages
 from apigen_pipeline.dataset.targets import ExportTarget, export_path
+from apigen_pipeline.dataset.task_files import task_file_payloads
 from apigen_pipeline.llm.types import ToolSchema
 from apigen_pipeline.phase1.models import AcceptedBlueprint
 from apigen_pipeline.phase2.models import TrajectoryAttempt
@@ -126,7 +129,8 @@ def lineage_row(index: int, attempt: TrajectoryAttempt, source: ExportSource,
 def export_dataset(trajectories: Sequence[TrajectoryAttempt], source: ExportSource, card_info: DatasetCardInfo,
                    target: ExportTarget, blueprints: Mapping[str, AcceptedBlueprint]) -> ExportManifest:
     """Write the partition's kept trajectories (others are ignored) that a trainer can use, in every format,
-    plus lineage and card. `blueprints` maps blueprint id -> blueprint (a row must make its writes)."""
+    plus lineage and card, and the kept blueprints as task files. `blueprints` maps blueprint id ->
+    blueprint (a row must make its writes)."""
     kept = sorted((t for t in trajectories if t.kept), key=lambda t: t.trajectory_id)
     admitted: list[tuple[TrajectoryAttempt, dict[str, Any], dict[str, Any]]] = []
     dropped: list[DroppedRow] = []
@@ -154,6 +158,7 @@ def export_dataset(trajectories: Sequence[TrajectoryAttempt], source: ExportSour
         (export_path("lineage", source.domain, source.batch, "parquet"), parquet_bytes(lineage, LINEAGE_SCHEMA)),
         (export_path("cards", source.domain, source.batch, "json"), card_json(card)),
         (export_path("cards", source.domain, source.batch, "md"), card_markdown(card).encode()),
+        *task_file_payloads(blueprints.values(), source.domain, source.batch),
     ]
     files = [ExportedFile(relative_path=path, location=target.write_bytes(path, data),
                           sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data)) for path, data in payloads]

@@ -6,31 +6,61 @@ seed and a scale and gives sessions that execute tool calls. Nothing here import
 Optional hooks for the offline simulated backend (`apigen_pipeline.simulated`), which plays every
 LLM role without a model and takes its domain knowledge from them; real models never need them:
 - `EnvironmentPlugin.propose_actions(sample, write_tools, rng)`: a grounded ground-truth action list
-  for a sampled user (the simulated generator's task); without it the generator's answers are generic;
+  for a sampled user (the simulated generator's task);
 - `ToolSpec.utterance`: how a user asks for the tool, with `{argument}` slots; the simulated user says
   it and the simulated agent inverts it into a call;
 - `EnvironmentPlugin.auth_tools` (which contexts always include): how the simulated generator and
   agent authenticate the user.
+A run whose generator or agent is simulated refuses a plugin lacking these before anything is sent
+(`simulated.hooks`), naming the missing ones.
+
+Environments written for another harness fit the same contract (tau-bench's style: tools that take the
+whole data set as a plain dict, mutate it in place and return `"Error: ..."` strings; a fixed data set):
+- `tool_data="dict"`: each tool receives a dict-shaped view of its session's copy-on-write database
+  (`dict_database.DictTables`): tables of records keyed by id, records private to the session;
+- a returned string starting with `Error:` is an error exactly like a raised `ToolError`: the state is
+  rolled back and the string is the observation (any plugin, any tool);
+- `load_data` instead of `generate_data`: a fixed data set (a `scale` other than 1 is refused);
+- `terminating_tools` (e.g. `transfer_to_human_agents`): a successful call ends the episode (reason
+  `transfer`), and verification expects it exactly when the blueprint's actions end with one;
+- a `ToolSpec` may leave `kind` unset: it is inferred by probing (`tool_kinds`), and a tool declared
+  `read` that changes the state on a probe breaks the contract;
+- per-record business rules are policy checks (`record_rule`).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
 import jsonschema
 from pydantic import BaseModel, Field
 
-from apigen_pipeline.environments.database import Database, SeedSnapshot, StateDiff, Tables
+from apigen_pipeline.environments.database import (
+    Database,
+    Record,
+    SeedSnapshot,
+    StateDiff,
+    Tables,
+    tables_problem,
+)
+from apigen_pipeline.environments.dict_database import DictTables
+from apigen_pipeline.environments.tool_kinds import declared_read_problems, infer_tool_kinds
 
 ToolKind = Literal["read", "write"]
+ToolData = Literal["database", "dict"]
+ERROR_PREFIX = "Error:"
 
 
 class ToolError(Exception):
     """A domain error a tool reports to the caller as `Error: <message>`; state is rolled back."""
+
+
+class EnvironmentContractError(ValueError):
+    """A plugin that does not meet the Environment contract; the message names the problem."""
 
 
 class ToolSpec(BaseModel):
@@ -39,7 +69,8 @@ class ToolSpec(BaseModel):
     name: str
     description: str
     parameters: dict[str, Any]
-    kind: ToolKind
+    # None: inferred when the environment is built (a probe that changes the state makes it a write).
+    kind: ToolKind | None = None
     # Fields the tool's observation can yield (e.g. "user_id", "order_id"): the graph's edge sources.
     returns: list[str] = Field(default_factory=list)
     # A sentence a simulated user would say to ask for this call, with {argument} slots. Optional hook of
@@ -105,6 +136,35 @@ class PolicyCheck:
         return [PolicyViolation(self.rule, message) for message in self.check(before, trace, after)]
 
 
+RecordViolation = Callable[[Record, ExecutedCall], "str | None"]
+
+
+def record_rule(rule: str, description: str, tools: Sequence[str], table: str, id_argument: str,
+                violation: RecordViolation) -> PolicyCheck:
+    """A per-record business rule as a policy check (the pattern for rules the tools do not enforce).
+
+    For every successful call of one of `tools`, the record `table[arguments[id_argument]]` as it was
+    when the conversation began is handed to `violation`, which says why the call breaks the rule (or
+    None). E.g. "orders over $1,000 are cancelled by a human agent only":
+    `record_rule("large_order_needs_human", "...", ["cancel_order"], "orders", "order_id",
+    lambda order, call: "the order is over $1,000" if order["total"] > 1000 else None)`.
+    """
+    names = frozenset(tools)
+
+    def check(before: Database, trace: Sequence[ExecutedCall], after: Database) -> list[str]:
+        problems: list[str] = []
+        for index, call in enumerate(trace):
+            if not call.ok or call.name not in names:
+                continue
+            record = before.get(table, str(call.arguments.get(id_argument)))
+            problem = violation(record, call) if record is not None else None
+            if problem:
+                problems.append(f"call {index} ({call.name}): {problem}")
+        return problems
+
+    return PolicyCheck(rule, description, check)
+
+
 class ExampleTask(BaseModel):
     """A few-shot example: an instruction and its ground truth actions/outputs."""
 
@@ -134,10 +194,17 @@ class EnvironmentPlugin:
     name: str
     tools: Sequence[Tool]
     policy_sections: Sequence[PolicySection]
-    generate_data: Callable[[int, float], Tables]  # (seed, scale) -> tables; same seed, same bytes
+    # (seed, scale) -> tables; same seed, same bytes. None for a fixed data set (`load_data`).
+    generate_data: Callable[[int, float], Tables] | None
     policy_checks: Sequence[PolicyCheck]
     sample_domain_data: DomainSampler
     example_tasks: Sequence[ExampleTask] = ()
+    # A fixed data set (`() -> tables`) for plugins without a generator (`generate_data=None`).
+    load_data: Callable[[], Tables] | None = None
+    # What a tool function's first argument is: the `Database`, or a plain-dict view of it (`dict_database`).
+    tool_data: ToolData = "database"
+    # Tools whose successful call ends the conversation (e.g. a transfer to a human agent).
+    terminating_tools: Sequence[str] = ()
     # Tool pairs (a, b) the policy forbids in one task, removed from the dependency graph.
     forbidden_pairs: Sequence[tuple[str, str]] = ()
     # Tools that authenticate the user; a context always includes one.
@@ -156,15 +223,37 @@ class EnvironmentPlugin:
 
 
 class Environment:
-    """A plugin bound to a seed and a scale: the seeded database is built once and shared read-only."""
+    """A plugin bound to a seed and a scale: the seeded database is built once and shared read-only.
+
+    Tools whose spec leaves `kind` unset get it from probes here (which builds the database at once);
+    `plugin` is then the plugin with every kind filled in. A fixed data set refuses a scale other than 1.
+    """
 
     def __init__(self, plugin: EnvironmentPlugin, seed: int | None = None, scale: float = 1.0):
+        if plugin.generate_data is None and scale != 1:
+            raise EnvironmentContractError(
+                f"environment '{plugin.name}' has a fixed data set (load_data, no generator): its scale must be 1, "
+                f"got {scale}")
         self.plugin = plugin
         self.seed = plugin.default_seed if seed is None else seed
         self.scale = scale
-        self._tools = {tool.name: tool for tool in plugin.tools}
+        self._bind_tools()
+        self._declared_reads = tuple(t.name for t in plugin.tools if t.spec.kind == "read")
+        undeclared = [t.name for t in plugin.tools if t.spec.kind is None]
+        if undeclared:
+            kinds, problems = infer_tool_kinds(self, undeclared)
+            if problems:
+                raise EnvironmentContractError(f"environment '{plugin.name}' does not meet the contract: "
+                                               + "; ".join(problems))
+            self.plugin = replace(plugin, tools=[
+                replace(t, spec=t.spec.model_copy(update={"kind": kinds[t.name]})) if t.name in kinds else t
+                for t in plugin.tools])
+            self._bind_tools()
+
+    def _bind_tools(self) -> None:
+        self._tools = {tool.name: tool for tool in self.plugin.tools}
         self._validators = {
-            tool.name: jsonschema.Draft202012Validator(tool.spec.parameters) for tool in plugin.tools
+            tool.name: jsonschema.Draft202012Validator(tool.spec.parameters) for tool in self.plugin.tools
         }
 
     @property
@@ -173,7 +262,15 @@ class Environment:
 
     @cached_property
     def snapshot(self) -> SeedSnapshot:
-        return SeedSnapshot(self.plugin.generate_data(self.seed, self.scale))
+        plugin = self.plugin
+        if plugin.generate_data is not None:
+            return SeedSnapshot(plugin.generate_data(self.seed, self.scale))
+        assert plugin.load_data is not None  # the contract check requires one of the two
+        tables = plugin.load_data()
+        problem = tables_problem(tables)
+        if problem is not None:
+            raise EnvironmentContractError(f"environment '{plugin.name}': load_data {problem}")
+        return SeedSnapshot(tables)
 
     @property
     def tool_specs(self) -> list[ToolSpec]:
@@ -186,6 +283,10 @@ class Environment:
     @property
     def write_tools(self) -> list[str]:
         return [t.name for t in self.plugin.tools if t.spec.kind == "write"]
+
+    @property
+    def terminating_tools(self) -> frozenset[str]:
+        return frozenset(self.plugin.terminating_tools)
 
     @property
     def policy_text(self) -> str:
@@ -220,19 +321,27 @@ class Environment:
         kind = tool.spec.kind if tool else None
         if problem is not None or tool is None:
             return ExecutedCall(name, arguments if isinstance(arguments, dict) else {}, f"Error: {problem}", False, kind)
-        savepoint = database.savepoint() if kind == "write" else None
+        # Only a read is trusted to leave the state alone (the contract check probes that it does).
+        savepoint = database.savepoint() if kind != "read" else None
+        observation, ok = self._invoke(tool, database, arguments)
+        if not ok and savepoint is not None:
+            database.rollback(savepoint)
+        return ExecutedCall(name, arguments, observation, ok, kind)
+
+    def _invoke(self, tool: Tool, database: Database, arguments: dict[str, Any]) -> tuple[str, bool]:
+        view = DictTables(database) if self.plugin.tool_data == "dict" else None
         try:
-            result = tool.function(database, **arguments)
+            result = tool.function(view if view is not None else database, **arguments)
+            if isinstance(result, str) and result.startswith(ERROR_PREFIX):
+                return result, False  # the error-string convention: the same as a raised ToolError
+            return render_observation(result), True
         except ToolError as error:
-            if savepoint is not None:
-                database.rollback(savepoint)
-            return ExecutedCall(name, arguments, f"Error: {error}", False, kind)
-        except Exception as error:  # a bug in a plugin tool must not crash a batch; it is reported as text
-            if savepoint is not None:
-                database.rollback(savepoint)
-            return ExecutedCall(name, arguments, f"Error: internal tool failure: {type(error).__name__}: {error}",
-                                False, kind)
-        return ExecutedCall(name, arguments, render_observation(result), True, kind)
+            return f"{ERROR_PREFIX} {error}", False
+        except Exception as error:  # a bug in a plugin tool (or a result JSON cannot hold) must not crash a batch
+            return f"{ERROR_PREFIX} internal tool failure: {type(error).__name__}: {error}", False
+        finally:
+            if view is not None:
+                view.settle()
 
     def check_policy(self, before: Database, trace: Sequence[ExecutedCall], after: Database) -> list[PolicyViolation]:
         violations: list[PolicyViolation] = []
@@ -242,6 +351,10 @@ class Environment:
 
     def sample_domain_data(self, rng: random.Random, write_tools: Sequence[str]) -> DomainSample:
         return self.plugin.sample_domain_data(self.fresh_database(), rng, write_tools)
+
+    def tool_kind_problems(self) -> list[str]:
+        """The contract check of the declared kinds: a tool declared `read` must not change the state on a probe."""
+        return declared_read_problems(self, self._declared_reads)
 
 
 class Session:

@@ -13,17 +13,13 @@ from typing import Any
 
 import jsonschema
 
-from apigen_pipeline.environments.base import Environment, EnvironmentPlugin, Tool
+from apigen_pipeline.environments.base import Environment, EnvironmentContractError, EnvironmentPlugin, Tool
 
 ENTRY_POINT_GROUP = "apigen_pipeline.environments"
 BUILTIN_REFERENCES = {
     "retail": "apigen_pipeline.environments.retail:plugin",
     "airline": "apigen_pipeline.environments.airline:plugin",
 }
-
-
-class EnvironmentContractError(ValueError):
-    """A plugin that does not meet the Environment contract; the message names the problem."""
 
 
 class EnvironmentNotFoundError(LookupError):
@@ -96,7 +92,8 @@ def validate_plugin(plugin: EnvironmentPlugin) -> None:
     for tool in plugin.tools:
         problems.extend(_tool_problems(tool))
     names = {_tool_name(t) for t in plugin.tools}
-    if plugin.tools and not any(getattr(t, "spec", None) and t.spec.kind == "write" for t in plugin.tools):
+    kinds = [t.spec.kind for t in plugin.tools if isinstance(t, Tool)]
+    if plugin.tools and None not in kinds and "write" not in kinds:  # undeclared kinds are checked once inferred
         problems.append("it has no write tool (tasks are built around writes)")
     for section in plugin.policy_sections:
         unknown = [t for t in section.tools if t not in names]
@@ -111,9 +108,12 @@ def validate_plugin(plugin: EnvironmentPlugin) -> None:
     for auth in plugin.auth_tools:
         if auth not in names:
             problems.append(f"auth tool '{auth}' is not one of its tools")
-    for label, fn in (("generate_data", plugin.generate_data), ("sample_domain_data", plugin.sample_domain_data)):
-        if not callable(fn):
-            problems.append(f"{label} is not callable")
+    for terminating in plugin.terminating_tools:
+        if terminating not in names:
+            problems.append(f"terminating tool '{terminating}' is not one of its tools")
+    problems.extend(_data_problems(plugin))
+    if not callable(plugin.sample_domain_data):
+        problems.append("sample_domain_data is not callable")
     if plugin.propose_actions is not None and not callable(plugin.propose_actions):
         problems.append("propose_actions is not callable")
     for check in plugin.policy_checks:
@@ -121,6 +121,19 @@ def validate_plugin(plugin: EnvironmentPlugin) -> None:
             problems.append(f"policy check '{getattr(check, 'rule', check)}' has no callable check")
     if problems:
         raise EnvironmentContractError(f"environment '{plugin.name}' does not meet the contract: " + "; ".join(problems))
+
+
+def _data_problems(plugin: EnvironmentPlugin) -> list[str]:
+    """A generator (`generate_data`) or a fixed data set (`load_data`), exactly one; a known tool data style."""
+    sources = {"generate_data": plugin.generate_data, "load_data": plugin.load_data}
+    given = [label for label, fn in sources.items() if fn is not None]
+    problems = [f"{label} is not callable" for label in given if not callable(sources[label])]
+    if len(given) != 1:
+        problems.append("it needs exactly one data source: generate_data (seed, scale) or load_data (a fixed data "
+                        f"set), got {' and '.join(given) or 'neither'}")
+    if plugin.tool_data not in ("database", "dict"):
+        problems.append(f"tool_data must be 'database' or 'dict', got {plugin.tool_data!r}")
+    return problems
 
 
 def _tool_name(tool: Any) -> str:
@@ -168,6 +181,11 @@ def _signature_problems(name: str, function: Callable[..., Any], schema: dict[st
 
 @lru_cache(maxsize=32)
 def load_environment(name_or_reference: str, seed: int | None = None, scale: float = 1.0) -> Environment:
-    """The shared Environment for a name (cached per process: the seeded database is built once)."""
+    """The shared Environment for a name (cached per process: the seeded database is built once), after the
+    contract check that needs its data: tool kinds inferred where undeclared, declared reads probed."""
     plugin, _ = find_plugin(name_or_reference)
-    return Environment(plugin, seed=seed, scale=scale)
+    environment = Environment(plugin, seed=seed, scale=scale)
+    problems = environment.tool_kind_problems()
+    if problems:
+        raise EnvironmentContractError(f"environment '{plugin.name}' does not meet the contract: " + "; ".join(problems))
+    return environment

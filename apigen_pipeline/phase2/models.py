@@ -14,10 +14,11 @@ from apigen_pipeline.llm.types import ToolCallData
 from apigen_pipeline.records import FrozenModel
 
 EndReason = Literal["user_stop", "transfer", "turn_limit", "provider_failure"]
-FailureReason = Literal["provider_failure", "turn_limit", "user_stopped_before_write", "state_mismatch",
-                        "missing_output"]
-FAILURE_REASONS: tuple[FailureReason, ...] = ("provider_failure", "turn_limit", "user_stopped_before_write",
-                                              "state_mismatch", "missing_output")
+FailureReason = Literal["provider_failure", "turn_limit", "unexpected_transfer", "missing_transfer",
+                        "user_stopped_before_write", "state_mismatch", "missing_output"]
+FAILURE_REASONS: tuple[FailureReason, ...] = ("provider_failure", "turn_limit", "unexpected_transfer",
+                                              "missing_transfer", "user_stopped_before_write", "state_mismatch",
+                                              "missing_output")
 Verdict = Literal["verified", "failed"]
 STOP_TOKEN = "###STOP###"
 
@@ -133,7 +134,7 @@ class Phase2Settings(FrozenModel):
     keep_policy_violations: bool = False
     # "native": typed tool calls; "json": the agent answers a next-action JSON object (open models).
     tool_call_mode: Literal["native", "json"] = "native"
-    transfer_tools: list[str] = Field(default_factory=lambda: ["transfer_to_human_agents"])
+    # Which tools end an episode (a transfer to a human) is the environment's to declare (`terminating_tools`).
     # Words that count as an explicit confirmation in the user turn before a write (audit).
     confirmation_words: list[str] = Field(default_factory=lambda: [
         "yes", "yeah", "yep", "confirm", "confirmed", "go ahead", "proceed", "please do", "correct", "sure"])

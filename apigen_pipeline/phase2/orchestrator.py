@@ -50,10 +50,12 @@ class EpisodeSpec:
 
 @dataclass(frozen=True)
 class AgentSetup:
-    """What every agent request of a domain shares: the static system prompt and the tool schemas."""
+    """What every agent request of a domain shares: the static system prompt and the tool schemas; and
+    the environment's terminating tools, whose successful call ends the episode (reason `transfer`)."""
 
     system_text: str
     tools: list[ToolSchema]
+    terminating_tools: frozenset[str] = frozenset()
 
     @property
     def tool_names(self) -> list[str]:
@@ -169,7 +171,7 @@ class Episode:
                 f"executed the first, dropped: {dropped}")
         if reply.call is not None:
             self._execute(reply.text, reply.call)
-            if reply.call.name in self.settings.transfer_tools and self.executed[-1].ok:
+            if reply.call.name in self.agent.terminating_tools and self.executed[-1].ok:
                 self._finish("transfer")
                 return
             next_phase: Phase = "agent"

@@ -36,7 +36,7 @@ def trajectory_id(blueprint_id: str, attempt_index: int, purpose: str = "generat
 
 def agent_setup(environment: Environment, domain: str, settings: Phase2Settings) -> AgentSetup:
     return AgentSetup(system_text=agent_system_text(environment, domain, settings.prompts.agent),
-                      tools=agent_tools(environment))
+                      tools=agent_tools(environment), terminating_tools=environment.terminating_tools)
 
 
 def episode_specs(blueprints: Sequence[AcceptedBlueprint], attempts: int, domain: str, settings: Phase2Settings,

@@ -1,6 +1,9 @@
 """Verification by replay (tau-bench's reward), one evaluator per check (tau2-style).
 
-- `TerminationEvaluator`: an episode cut short by a provider failure or the turn limit fails as such.
+- `TerminationEvaluator`: an episode cut short by a provider failure or the turn limit fails as such; one
+  ended by a terminating tool (a transfer to a human) passes only when the blueprint's ground truth ends
+  with one (`unexpected_transfer`), and a blueprint that ends with one needs it (`missing_transfer`): a
+  transfer changes no state, so the state check cannot see either.
 - `StateEvaluator`: replay the blueprint's actions on a fresh database; the canonical state hash must
   equal the trajectory's final state. On a mismatch the diff (expected -> actual) names the records and
   fields that differ; when the user ended the conversation and the agent's changes are a strict part of
@@ -53,6 +56,8 @@ def expected_outcome(blueprint: Blueprint, environment: Environment) -> Expected
             errors.append(f"{action.name}: {call.observation}")
         elif call.kind == "write":
             writes += 1
+        if action.name in environment.terminating_tools:
+            break  # the conversation ends with it: nothing after it can happen
     return ExpectedOutcome(session.database, session.state_hash(), writes, tuple(errors),
                            changes_from_seed(environment, session.database))
 
@@ -76,10 +81,22 @@ class TrajectoryEvidence:
 class TerminationEvaluator:
     check = "termination"
 
-    def evaluate(self, evidence: TrajectoryEvidence) -> CheckResult:
+    def __init__(self, terminating_tools: frozenset[str] = frozenset()):
+        self.terminating_tools = terminating_tools
+
+    def evaluate(self, evidence: TrajectoryEvidence, blueprint: Blueprint) -> CheckResult:
         if evidence.end_reason in ("provider_failure", "turn_limit"):
             return CheckResult(check=self.check, passed=False, reason=evidence.end_reason,
                                details={"end_detail": evidence.end_detail})
+        expected = next((a.name for a in blueprint.actions if a.name in self.terminating_tools), None)
+        transferred = evidence.end_reason == "transfer"
+        if transferred and expected is None:
+            made = evidence.executed_calls[-1].name if evidence.executed_calls else ""
+            return CheckResult(check=self.check, passed=False, reason="unexpected_transfer",
+                               details={"tool": made, "end_detail": "the blueprint does not end the conversation"})
+        if expected is not None and not transferred:
+            return CheckResult(check=self.check, passed=False, reason="missing_transfer",
+                               details={"tool": expected, "end_reason": evidence.end_reason})
         return CheckResult(check=self.check, passed=True, details={"end_reason": evidence.end_reason})
 
 
@@ -139,7 +156,7 @@ class VerificationReport:
 def verify(evidence: TrajectoryEvidence, blueprint: Blueprint, expected: ExpectedOutcome,
            environment: Environment) -> VerificationReport:
     return VerificationReport((
-        TerminationEvaluator().evaluate(evidence),
+        TerminationEvaluator(environment.terminating_tools).evaluate(evidence, blueprint),
         StateEvaluator(environment).evaluate(evidence, expected),
         OutputEvaluator().evaluate(evidence, blueprint.outputs),
     ))

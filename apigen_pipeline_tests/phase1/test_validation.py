@@ -1,7 +1,9 @@
 import random
+from dataclasses import replace
 
 import pytest
 
+from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.types import ErrorKind, LLMResponse, LLMResult
 from apigen_pipeline.phase1.models import ActionCall, Blueprint
@@ -63,6 +65,16 @@ def check(blueprint, scope=RENAME_SCOPE, rules=RULES):
 def test_format_failures_are_named(blueprint, reason):
     parsed, verdict = check(blueprint)
     assert parsed is None and verdict.stage == "format" and not verdict.passed and verdict.reason == reason
+
+
+def test_nothing_may_follow_a_terminating_tool():
+    environment = Environment(replace(mock_environment().plugin, terminating_tools=("get_order",)))
+    get_order = {"name": "get_order", "arguments": {"order_id": "O0001"}}
+    parsed, verdict = check_format(payload([FIND, get_order, RENAME]), environment, RENAME_SCOPE, RULES)
+    assert parsed is None and verdict.reason == "format.action_after_terminating_tool"
+    assert verdict.details["tool"] == "get_order" and verdict.details["action_index"] == 2
+    parsed, verdict = check_format(payload([FIND, RENAME, get_order]), environment, RENAME_SCOPE, RULES)
+    assert parsed is not None and verdict.passed  # ending with it is fine
 
 
 def test_a_read_outside_the_context_is_named_with_the_tools_allowed():

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
+from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.llm.types import ErrorKind, LLMRequest, LLMResponse, LLMResult, ToolCallData
 from apigen_pipeline.phase2.audit import ONE_CALL_RULE
 from apigen_pipeline.phase2.models import Phase2Settings
@@ -80,18 +83,21 @@ def test_tool_errors_come_back_as_observations() -> None:
     assert attempt.messages[2].role == "tool" and attempt.messages[2].content.startswith("Error:")
 
 
-def test_the_transfer_tool_ends_the_episode() -> None:
-    environment = mock_environment()
+def test_a_terminating_tool_the_environment_declares_ends_the_episode() -> None:
+    environment = Environment(replace(mock_environment().plugin, terminating_tools=("get_order",)))
 
     def responder(request: LLMRequest) -> LLMResponse:
         if request.role == "human":
             return LLMResponse(text="I want a human")
-        return LLMResponse(tool_calls=[_call("get_order", order_id="O0000")])
+        order_id = "O9999" if len(request.messages) < 4 else "O0000"  # the failed first call does not end it
+        return LLMResponse(tool_calls=[_call("get_order", order_id=order_id)])
 
-    settings = SINGLE.model_copy(update={"transfer_tools": ["get_order"]})
-    attempt = run_phase2([cancel_blueprint(environment, 0)], environment, ScriptedClient(responder), settings,
+    attempt = run_phase2([cancel_blueprint(environment, 0)], environment, ScriptedClient(responder), SINGLE,
                          "mockshop").attempts[0]
-    assert attempt.end_reason == "transfer" and attempt.tool_calls == 1
+    assert attempt.end_reason == "transfer" and attempt.tool_calls == 2
+    assert [c.ok for c in attempt.executed_calls] == [False, True]
+    # The blueprint does not end with a transfer: ending the conversation that way fails it.
+    assert attempt.failure_reason == "unexpected_transfer"
 
 
 def test_requests_are_unique_and_a_rerun_sends_nothing_new() -> None:

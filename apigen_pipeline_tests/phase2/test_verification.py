@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from apigen_pipeline.environments.base import Environment
+from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.types import ToolCallData
 from apigen_pipeline.phase1.models import AcceptedBlueprint, ActionCall, Blueprint
 from apigen_pipeline.phase2.models import EndReason, ExecutedToolCall, TrajectoryMessage
@@ -101,3 +102,37 @@ def test_expected_outcome_counts_writes_and_records_replay_errors(environment: E
     expected = expected_outcome(blueprint, environment)
     assert expected.write_calls == 0 and expected.replay_errors
     assert expected.state_hash == environment.fresh_database().state_hash()
+
+
+FOREIGN = "apigen_pipeline_tests.foreign_shop.plugin:plugin"
+
+
+def _transfer_blueprint(*, transfer: bool, then_cancel: bool = False) -> Blueprint:
+    """Cancel Ada's small pending order, then (optionally) ask for a human about the rest."""
+    actions = [ActionCall(name="find_user_id_by_email", arguments={"email": "ada.lovelace@example.org"}),
+               ActionCall(name="cancel_pending_order", arguments={"order_id": "#F1001", "reason": "no longer needed"})]
+    if transfer:
+        actions.append(ActionCall(name="transfer_to_human_agents", arguments={"summary": "wants order #F1002 refunded"}))
+    if then_cancel:
+        actions.append(ActionCall(name="cancel_pending_order",
+                                  arguments={"order_id": "#F1003", "reason": "ordered by mistake"}))
+    return Blueprint(instruction="You are Ada Lovelace; cancel #F1001, then ask for a human.", actions=actions)
+
+
+@pytest.mark.parametrize(("expects_transfer", "transferred", "reason"), [
+    (True, True, None), (True, False, "missing_transfer"), (False, True, "unexpected_transfer"), (False, False, None)])
+def test_the_declared_terminating_tool_ends_exactly_where_the_blueprint_ends(expects_transfer, transferred, reason):
+    foreign = load_environment(FOREIGN)
+    blueprint = _transfer_blueprint(transfer=expects_transfer)
+    calls = [(a.name, a.arguments) for a in _transfer_blueprint(transfer=transferred).actions]
+    evidence = _play(foreign, calls, ["Done."], end_reason="transfer" if transferred else "user_stop")
+    report = verify(evidence, blueprint, expected_outcome(blueprint, foreign), foreign)
+    assert report.failure_reason == reason
+    assert report.check("final_state").passed  # type: ignore[union-attr]  # a transfer changes no state
+
+
+def test_the_expected_state_stops_at_the_terminating_tool():
+    foreign = load_environment(FOREIGN)
+    stopped = expected_outcome(_transfer_blueprint(transfer=True, then_cancel=True), foreign)
+    assert stopped.state_hash == expected_outcome(_transfer_blueprint(transfer=True), foreign).state_hash
+    assert stopped.write_calls == 1

@@ -45,7 +45,8 @@ def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         kinds={"python", "parquet", "s3"}, owners=["team:apigen"], retry_policy=TRANSIENT_FAILURE_RETRY_POLICY,
         backfill_policy=LLM_STAGE_BACKFILL_POLICY,
         description="Verified trajectories exported as APIGen-MT ShareGPT rows and OpenAI chat messages with "
-                    "tool calls (Parquet + JSONL), lineage sidecars and a dataset card; to a folder or s3://.")
+                    "tool calls (Parquet + JSONL), lineage sidecars and a dataset card, and the accepted blueprints "
+                    "as tau-bench task files (tasks/); to a folder or s3://.")
     def training_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                          pipeline_config: PipelineConfigResource, s3: S3Resource) -> dg.MaterializeResult:
         partition = Partition.of(context)
@@ -113,7 +114,7 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
             environment, _ = environment_for(pipeline_config, partition.domain)
             call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                        asset="passk_evaluation")
-            simulated = simulated_backend(config, partition.domain, environment)
+            simulated = simulated_backend(config, partition.domain, environment, settings)
             with llm.bind(settings, store, call_context, simulated) as client:
                 result = run_passk_evaluation(blueprints, environment, client, evaluation.k, label,
                                               settings=config.phase2, domain=partition.domain)

@@ -28,6 +28,7 @@ from apigen_pipeline.llm.types import LLMRequest, LLMResult
 from apigen_pipeline.paths import spool_dir
 from apigen_pipeline.percentile import percentile
 from apigen_pipeline.simulated import SimulatedBackend
+from apigen_pipeline.simulated.hooks import DOMAIN_ROLES, MissingSimulatedHooks, require_hooks
 from apigen_pipeline.warehouse import Warehouse
 
 
@@ -72,8 +73,17 @@ class LLMResource(dg.ConfigurableResource):
             yield BoundClient(gateway, call_context)
 
 
-def simulated_backend(config: PipelineConfig, domain: str, environment: Environment) -> SimulatedBackend:
-    """The simulated roles for this partition: its environment and the config's simulation rates."""
+def simulated_backend(config: PipelineConfig, domain: str, environment: Environment,
+                      settings: LLMSettings | None = None) -> SimulatedBackend:
+    """The simulated roles for this partition: its environment and the config's simulation rates. A plugin
+    lacking the hooks the simulated roles of `settings` (default: the config's) need fails here, before
+    anything is sent, and is not retried."""
+    routes = settings or config.llm
+    playing = [role for role in DOMAIN_ROLES if routes.route(role).target.provider == "simulated"]
+    try:
+        require_hooks(environment, playing)
+    except MissingSimulatedHooks as error:
+        raise non_retryable(f"domain '{domain}': {error}", {"error_kind": "missing_simulated_hooks"}) from error
     return SimulatedBackend({domain: environment}, config.simulated_phase1, config.simulated_phase2)
 
 

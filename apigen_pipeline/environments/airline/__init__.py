@@ -23,6 +23,7 @@ plugin = EnvironmentPlugin(
     # which the samplers guarantee; no tool pair is forbidden outright.
     forbidden_pairs=(),
     auth_tools=("get_user_details",),
+    terminating_tools=("transfer_to_human_agents",),
     propose_actions=propose_actions,
     description=("Airline customer service: book, change, cancel reservations, add bags, edit passengers and "
                  f"compensate disruptions for one authenticated user. The clock is fixed at {NOW} Eastern."),

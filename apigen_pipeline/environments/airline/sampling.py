@@ -79,7 +79,7 @@ def _index(db: Database) -> _StateIndex:
 # -- sampling -----------------------------------------------------------------------------------------
 def _candidates(db: Database, user: Record, tools: Sequence[str]) -> dict[str, list[str]]:
     flights: FlightLookup = lambda number: db.get("flights", number)  # noqa: E731
-    reservations = [db.get("reservations", rid) for rid in user["reservations"]]
+    reservations = [db.get("reservations", rid) for rid in user.get("reservations") or []]
     return {tool: [r["reservation_id"] for r in reservations if r and supports(tool, flights, user, r)]
             for tool in dict.fromkeys(tools) if tool in RESERVATION_WRITE_TOOLS or tool == "send_certificate"}
 
@@ -97,7 +97,7 @@ def _fits(db: Database, user: Record, tools: list[str]) -> bool:
 
 
 def _has_credit_card(user: Mapping[str, Any]) -> bool:
-    return any(m["source"] == "credit_card" for m in user["payment_methods"].values())
+    return any(m.get("source") == "credit_card" for m in (user.get("payment_methods") or {}).values())
 
 
 def sample_domain_data(db: Database, rng: random.Random, write_tools: Sequence[str]) -> DomainSample:
@@ -108,7 +108,7 @@ def sample_domain_data(db: Database, rng: random.Random, write_tools: Sequence[s
     def fits(user_id: str) -> bool:
         known = index.fits.get((user_id, key))
         if known is None:
-            known = index.fits[(user_id, key)] = _fits(db, db.get("users", user_id), tools)
+            known = index.fits[(user_id, key)] = _fits(db, _with_id(user_id, db.get("users", user_id)), tools)
         return known
 
     chosen = next((uid for uid in (rng.choice(index.user_ids) for _ in range(MAX_USER_DRAWS)) if fits(uid)), None)
@@ -116,10 +116,11 @@ def sample_domain_data(db: Database, rng: random.Random, write_tools: Sequence[s
         order = list(index.user_ids)
         rng.shuffle(order)
         chosen = next((uid for uid in order if fits(uid)), rng.choice(index.user_ids))
-    user = db.get("users", chosen)
-    assert user is not None
+    record = db.get("users", chosen)
+    assert record is not None
+    user = _with_id(chosen, record)
 
-    reservations = {rid: r for rid in user["reservations"] if (r := db.get("reservations", rid)) is not None}
+    reservations = {rid: r for rid in user.get("reservations") or [] if (r := db.get("reservations", rid)) is not None}
     wanted_dates: dict[str, set[str]] = {}
     # Alternative dates are shown only for reservations whose flights can actually be changed.
     changeable = set(_candidates(db, user, ["update_reservation_flights"])["update_reservation_flights"]
@@ -140,16 +141,23 @@ def sample_domain_data(db: Database, rng: random.Random, write_tools: Sequence[s
                                "dates": {d: flight["dates"][d] for d in sorted(wanted_dates[number])
                                          if d in flight["dates"]}}
     # A marshal round trip (the fastest deep copy of JSON-like data) detaches the sample from the seed.
-    records = marshal.loads(marshal.dumps({"users": {user["user_id"]: user}, "reservations": reservations,
+    # The user id is the record's key: a user record need not repeat it as a field.
+    records = marshal.loads(marshal.dumps({"users": {chosen: record}, "reservations": reservations,
                                        "flights": flights}))
-    return DomainSample(user_id=user["user_id"], records=records, identity={"user_id": user["user_id"]})
+    return DomainSample(user_id=chosen, records=records, identity={"user_id": chosen})
+
+
+def _with_id(user_id: str, user: Record | None) -> Record:
+    """The user record with its id: the record's key, which a record from elsewhere need not repeat."""
+    assert user is not None
+    return user if "user_id" in user else {**user, "user_id": user_id}
 
 
 def _add_booking_offers(db: Database, rng: random.Random, index: _StateIndex, user: Record,
                         wanted_dates: dict[str, set[str]]) -> None:
     """A bookable outbound flight (from the user's home city when it has departures) and the flights back."""
     home = [code for code, airport in db.records("airports")
-            if airport["city"] == user["address"]["city"] and code in index.departures]
+            if airport.get("city") == (user.get("address") or {}).get("city") and code in index.departures]
     future_days = [d for d in SCHEDULE_DATES if d > TODAY]
     for attempt in range(40):
         pool = index.departures[rng.choice(home)] if home and attempt < 20 else index.flight_numbers
@@ -216,12 +224,12 @@ def _change_payment(ledger: _Ledger, rng: random.Random, charge_cents: int) -> s
 
 
 def propose_actions(sample: DomainSample, write_tools: Sequence[str], rng: random.Random) -> list[ToolCall] | None:
-    user = sample.records["users"][sample.user_id]
+    user = _with_id(sample.user_id, sample.records["users"][sample.user_id])
     reservations: Mapping[str, Record] = sample.records.get("reservations", {})
     flight_records: Mapping[str, Record] = sample.records.get("flights", {})
     flights: FlightLookup = flight_records.get
     tools = list(write_tools)
-    candidates = {tool: [rid for rid in user["reservations"]
+    candidates = {tool: [rid for rid in user.get("reservations") or []
                          if rid in reservations and supports(tool, flights, user, reservations[rid])]
                   for tool in dict.fromkeys(tools) if tool in RESERVATION_WRITE_TOOLS or tool == "send_certificate"}
     for options in candidates.values():

@@ -23,6 +23,7 @@ plugin = EnvironmentPlugin(
     example_tasks=EXAMPLE_TASKS,
     forbidden_pairs=FORBIDDEN_PAIRS,
     auth_tools=AUTH_TOOLS,
+    terminating_tools=("transfer_to_human_agents",),
     propose_actions=propose_actions,
     description=("An online store: users with addresses and payment methods (credit card, PayPal, gift card), "
                  "orders that can be cancelled, modified, returned or exchanged, and products with variant "

@@ -73,7 +73,7 @@ def money(amount: float) -> float:
 def net_charges(order: Mapping[str, Any]) -> dict[str, float]:
     """What each payment method has paid for the order so far (payments minus refunds), in history order."""
     net: dict[str, float] = {}
-    for entry in order["payment_history"]:
+    for entry in order.get("payment_history") or []:
         sign = 1.0 if entry["transaction_type"] == "payment" else -1.0
         method = entry["payment_method_id"]
         net[method] = money(net.get(method, 0.0) + sign * entry["amount"])

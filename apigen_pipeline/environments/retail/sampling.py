@@ -3,6 +3,10 @@
 `sample_domain_data` picks one user whose orders can carry the requested write tools; the same
 planner that `propose_actions` uses decides "can carry", so a sample the sampler accepts is one the
 proposer can turn into actions that execute cleanly and pass the policy checks.
+
+Both read records as data they did not make (tau-bench's own files, a plugin's fixed data set): a
+field that is optional there (a user record without its `user_id`, a user without orders or payment
+methods, an order without items or payments) narrows what can be planned, never crashes the sampler.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def _user_pools(db: Database) -> _UserPools:
             return _POOL_CACHE[key]
     statuses: dict[str, set[str]] = {}
     for _, order in db.records(ORDERS):
-        statuses.setdefault(order["user_id"], set()).add(order["status"])
+        statuses.setdefault(order.get("user_id"), set()).add(order.get("status"))
     everyone = tuple(db.ids(USERS))
     pending = tuple(u for u in everyone if PENDING in statuses.get(u, ()))
     delivered = tuple(u for u in everyone if DELIVERED in statuses.get(u, ()))
@@ -121,37 +125,39 @@ def sample_domain_data(db: Database, rng: random.Random, write_tools: Sequence[s
             break
     # Private copies, so a caller editing its sample can never reach the seed (pickle: 4x faster than JSON).
     records = pickle.loads(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL))
-    return DomainSample(user_id=user_id, records=records, identity=_identity(records[USERS][user_id], rng))
+    return DomainSample(user_id=user_id, records=records, identity=_identity(user_id, records[USERS][user_id], rng))
 
 
 def _records_for(db: Database, user_id: str, tools: Sequence[str], rng: random.Random) -> dict[str, dict[str, Any]]:
     user = db.get(USERS, user_id)
     assert user is not None
-    orders = {order_id: order for order_id in user["orders"] if (order := db.get(ORDERS, order_id)) is not None}
+    orders = {order_id: order for order_id in user.get("orders") or [] if (order := db.get(ORDERS, order_id)) is not None}
     if any(tool in ITEM_CHANGE_WRITES for tool in tools):
         # Every order that could be changed brings its products, so the variants to swap to are known.
         wanted = {PENDING} if MODIFY_ORDER_ITEMS in tools else set()
         wanted |= {DELIVERED} if EXCHANGE_ITEMS in tools else set()
-        source = [order for order in orders.values() if order["status"] in wanted]
+        source = [order for order in orders.values() if order.get("status") in wanted]
     else:
         source = [rng.choice(list(orders.values()))] if orders else []
     products: dict[str, Record] = {}
     for order in source:
-        for item in order["items"]:
-            product = db.get(PRODUCTS, item["product_id"])
+        for item in order.get("items") or []:
+            product = db.get(PRODUCTS, str(item.get("product_id")))
             if product is not None:
                 products[item["product_id"]] = product
     return {USERS: {user_id: user}, ORDERS: orders, PRODUCTS: products}
 
 
-def _identity(user: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:
+def _identity(user_id: str, user: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:
+    """How the user identifies: by email, name and zip, or user id (weighted); a way the record cannot
+    support (no email, no name or zip) falls back to the user id, which the record's key always gives."""
     kind = _weighted(rng, _IDENTITY_WEIGHTS)
-    if kind == "email":
+    name, address = user.get("name") or {}, user.get("address") or {}
+    if kind == "email" and user.get("email"):
         return {"email": user["email"]}
-    if kind == "name_zip":
-        return {"first_name": user["name"]["first_name"], "last_name": user["name"]["last_name"],
-                "zip": user["address"]["zip"]}
-    return {"user_id": user["user_id"]}
+    if kind == "name_zip" and name.get("first_name") and name.get("last_name") and address.get("zip"):
+        return {"first_name": name["first_name"], "last_name": name["last_name"], "zip": address["zip"]}
+    return {"user_id": user_id}
 
 
 def _weighted(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
@@ -173,8 +179,8 @@ class _Ledger:
     payer: dict[str, tuple[str, float]] = field(default_factory=dict)  # order -> (method, amount)
 
     def can_pay(self, user: Mapping[str, Any], method_id: str, amount: float) -> bool:
-        method = user["payment_methods"][method_id]
-        return method["source"] != "gift_card" or self.balances[method_id] >= amount
+        method = _methods(user).get(method_id) or {}
+        return method.get("source") != "gift_card" or self.balances.get(method_id, 0.0) >= amount
 
     def charge(self, method_id: str, amount: float) -> None:
         if method_id in self.balances:
@@ -184,11 +190,12 @@ class _Ledger:
 def _swap_options(order: Mapping[str, Any], products: Mapping[str, Record]) -> list[tuple[int, list[Record]]]:
     """(item position, available other variants of its product) for every item that could be swapped."""
     options: list[tuple[int, list[Record]]] = []
-    for position, item in enumerate(order["items"]):
-        product = products.get(item["product_id"])
+    for position, item in enumerate(order.get("items") or []):
+        product = products.get(item.get("product_id"))
         if product is None:
             continue
-        others = [v for v in product["variants"].values() if v["available"] and v["item_id"] != item["item_id"]]
+        others = [v for v in (product.get("variants") or {}).values()
+                  if v.get("available") and v.get("item_id") != item.get("item_id")]
         if others:
             options.append((position, others))
     return options
@@ -201,7 +208,7 @@ def _plan_writes(records: Mapping[str, Mapping[str, Any]], user_id: str, tools: 
     assignment = _assign_orders(orders, products, user, tools, rng)
     if assignment is None:
         return None
-    ledger = _Ledger({mid: m["balance"] for mid, m in user["payment_methods"].items() if m["source"] == "gift_card"})
+    ledger = _Ledger({mid: m.get("balance", 0.0) for mid, m in _methods(user).items() if m.get("source") == "gift_card"})
     for order_id in assignment:
         charged = [(m, a) for m, a in net_charges(orders[order_id]).items() if a > 0] if order_id else []
         if len(charged) == 1:
@@ -211,7 +218,7 @@ def _plan_writes(records: Mapping[str, Mapping[str, Any]], user_id: str, tools: 
         if order_id is None:
             writes.append(ToolCall(tool, {"user_id": user_id, **random_address(rng)}))
             continue
-        call = _plan_order_write(tool, orders[order_id], user, products, ledger, rng)
+        call = _plan_order_write(tool, order_id, orders[order_id], user, products, ledger, rng)
         if call is None:
             return None
         writes.append(call)
@@ -235,7 +242,7 @@ def _assign_orders(orders: Mapping[str, Any], products: Mapping[str, Record], us
         tool = tools[position]
         status = DELIVERED if tool in DELIVERED_ORDER_WRITES else PENDING
         taken = used_by.setdefault(tool, set())
-        candidates = [oid for oid, order in orders.items() if order["status"] == status and oid not in taken
+        candidates = [oid for oid, order in orders.items() if order.get("status") == status and oid not in taken
                       and (oid not in ended or tool not in ORDER_ENDING_WRITES)]
         if tool in ITEM_CHANGE_WRITES:
             candidates = [oid for oid in candidates if _swap_options(orders[oid], products)]
@@ -257,14 +264,13 @@ def _payment_alternatives(order: Mapping[str, Any], user: Mapping[str, Any]) -> 
     if len(charged) != 1:
         return []
     current, amount = charged[0]
-    return [mid for mid, method in user["payment_methods"].items()
-            if mid != current and (method["source"] != "gift_card" or method["balance"] >= amount)]
+    return [mid for mid, method in _methods(user).items()
+            if mid != current and (method.get("source") != "gift_card" or method.get("balance", 0.0) >= amount)]
 
 
-def _plan_order_write(tool: str, order: Mapping[str, Any], user: Mapping[str, Any],
+def _plan_order_write(tool: str, order_id: str, order: Mapping[str, Any], user: Mapping[str, Any],
                       products: Mapping[str, Record], ledger: _Ledger, rng: random.Random) -> ToolCall | None:
-    order_id = order["order_id"]
-    methods = list(user["payment_methods"])
+    methods = list(_methods(user))
     if tool == MODIFY_ORDER_ADDRESS:
         return ToolCall(tool, {"order_id": order_id, **random_address(rng)})
     if tool == CANCEL:
@@ -284,22 +290,25 @@ def _plan_order_write(tool: str, order: Mapping[str, Any], user: Mapping[str, An
         ledger.payer[order_id] = (new_method, amount)
         return ToolCall(tool, {"order_id": order_id, "payment_method_id": new_method})
     if tool == RETURN_ITEMS:
-        item_ids = [item["item_id"] for item in order["items"]]
+        item_ids = [item["item_id"] for item in order.get("items") or [] if "item_id" in item]
+        originals = charged_methods(order)
+        if not item_ids or not originals:
+            return None
         chosen = rng.sample(item_ids, rng.randint(1, len(item_ids)))
-        original = charged_methods(order)[0]
-        gift_cards = [m for m in methods if user["payment_methods"][m]["source"] == "gift_card"]
+        original = originals[0]
+        gift_cards = [m for m in methods if _methods(user)[m].get("source") == "gift_card"]
         destination = rng.choice(gift_cards) if gift_cards and rng.random() < 0.3 else original
         return ToolCall(tool, {"order_id": order_id, "item_ids": chosen, "payment_method_id": destination})
-    return _plan_item_swap(tool, order, user, products, ledger, rng)
+    return _plan_item_swap(tool, order_id, order, user, products, ledger, rng)
 
 
-def _plan_item_swap(tool: str, order: Mapping[str, Any], user: Mapping[str, Any], products: Mapping[str, Record],
-                    ledger: _Ledger, rng: random.Random) -> ToolCall | None:
+def _plan_item_swap(tool: str, order_id: str, order: Mapping[str, Any], user: Mapping[str, Any],
+                    products: Mapping[str, Record], ledger: _Ledger, rng: random.Random) -> ToolCall | None:
     options = _swap_options(order, products)
     if not options:
         return None
     # Only swaps the user can pay for: any non-gift method pays anything, gift cards up to their balance.
-    budget = math.inf if any(m["source"] != "gift_card" for m in user["payment_methods"].values()) \
+    budget = math.inf if any(m.get("source") != "gift_card" for m in _methods(user).values()) \
         else max(ledger.balances.values(), default=0.0)
     wanted = 2 if len(options) > 1 and rng.random() < 0.3 else 1
     chosen: list[tuple[int, Record]] = []
@@ -319,13 +328,17 @@ def _plan_item_swap(tool: str, order: Mapping[str, Any], user: Mapping[str, Any]
     item_ids = [order["items"][position]["item_id"] for position, _ in chosen]
     new_item_ids = [variant["item_id"] for _, variant in chosen]
     difference = money(difference)
-    payers = [m for m in user["payment_methods"] if ledger.can_pay(user, m, difference)]
+    payers = [m for m in _methods(user) if ledger.can_pay(user, m, difference)]
     if not payers:
         return None
     method = rng.choice(payers)
     ledger.charge(method, difference)
-    return ToolCall(tool, {"order_id": order["order_id"], "item_ids": item_ids, "new_item_ids": new_item_ids,
+    return ToolCall(tool, {"order_id": order_id, "item_ids": item_ids, "new_item_ids": new_item_ids,
                            "payment_method_id": method})
+
+
+def _methods(user: Mapping[str, Any]) -> Mapping[str, Any]:
+    return user.get("payment_methods") or {}
 
 
 # -- the ground-truth action list ---------------------------------------------------------------

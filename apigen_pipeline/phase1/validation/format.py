@@ -1,7 +1,7 @@
 """Stage "format": required fields present, actions parse, tools exist, arguments match their schemas;
 and the deterministic validity rules that need no execution: a real instruction (not empty, not a
 placeholder, not too short), non-blank outputs, every tool from the context, at least one write among
-the context's sampled write tools."""
+the context's sampled write tools, nothing after a terminating tool (it ends the conversation)."""
 
 from __future__ import annotations
 
@@ -88,6 +88,11 @@ def check_scope(calls: Sequence[ActionCall], environment: Environment, scope: To
             return _verdict("tool_not_in_context", action_index=index, tool=call.name, context_tools=allowed,
                             error=f"action {index} uses {call.name}, which is not one of the context's tools "
                                   f"{allowed}")
+    ending = next((i for i, call in enumerate(calls) if call.name in environment.terminating_tools), len(calls))
+    if ending < len(calls) - 1:
+        return _verdict("action_after_terminating_tool", action_index=ending + 1, tool=calls[ending].name,
+                        error=f"action {ending} ({calls[ending].name}) ends the conversation: the "
+                              f"{len(calls) - ending - 1} action(s) after it can never happen")
     writes = [call.name for call in calls
               if (spec := environment.tool_spec(call.name)) is not None and spec.kind == "write"]
     if not writes:

@@ -7,7 +7,9 @@ It never sees the blueprint. Each turn it rebuilds its understanding from the re
   arguments come from what tools returned earlier (e.g. `user_id`);
 - before a write: read the record it acts on, describe the write with its arguments and ask for an
   explicit yes; after "yes", execute it and report the outcome;
-- questions ("... know the status of order #W1") -> the read tool taking `<noun>_id`, then the value.
+- questions ("... know the status of order #W1") -> the read tool taking `<noun>_id`, then the value;
+- a request for a terminating tool (a transfer to a human, by its `utterance`) -> the call, at once: it
+  changes nothing to confirm, and it ends the conversation.
 Faults (per request, from `FaultRates`): `agent_skip_confirmation` writes without asking, and
 `agent_wrong_tool` calls a plausible but wrong tool at the moment of the write.
 Answers follow the request's tool-call mode: native tool calls, or a next-action JSON object.
@@ -119,7 +121,8 @@ class AgentMind:
         return values
 
     def intents(self) -> list[Intent]:
-        writes = [spec for spec in self.specs.values() if spec.kind == "write"]
+        terminating = self.environment.terminating_tools
+        writes = [spec for spec in self.specs.values() if spec.kind == "write" or spec.name in terminating]
         found: dict[str, Intent] = {}
         for index, turn in enumerate(self.turns):
             if turn.role != "user":
@@ -231,6 +234,8 @@ class AgentMind:
             return self._answer(intent)
         if self.attempted(intent.tool, intent.arguments, after=intent.first):
             return None
+        if intent.tool in self.environment.terminating_tools:
+            return Decision(call=(intent.tool, intent.arguments))
         reader = self._record_reader(intent.arguments)
         if reader is not None and not self.attempted(*reader):
             return Decision(call=reader)

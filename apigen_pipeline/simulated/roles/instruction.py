@@ -2,7 +2,8 @@
 part per line) and what the judge, the recombiner and the simulated human read back out of it.
 
 Second person, one line per part: persona, "If asked to identify yourself, give your ...", one
-"Your request: ..." per write call, "You also want to know ..." per question, and a fallback line.
+"Your request: ..." per write call (and per terminating call, e.g. a transfer to a human), "You also want
+to know ..." per question, and a fallback line.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def render_instruction(persona: str, identity: Mapping[str, Any], calls: Sequenc
     lines = [persona.strip(), identity_sentence(identity)]
     for call in calls:
         spec = environment.tool_spec(call.name)
-        if spec is not None and spec.kind == "write":
+        # A terminating call (a transfer to a human) is something the user asks for, like a write.
+        if spec is not None and (spec.kind == "write" or call.name in environment.terminating_tools):
             lines.append(REQUEST_PREFIX + request_sentence(call, spec.utterance))
     lines.extend(questions)
     lines.append(FALLBACK_LINE)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 
 import pytest
 
+from apigen_pipeline.environments.airline import plugin as airline_plugin
 from apigen_pipeline.environments.airline.sampling import propose_actions, sample_domain_data
+from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.dependency_graph import DependencyGraph
 
 WRITE_TOOLS = ["book_reservation", "cancel_reservation", "update_reservation_flights",
@@ -82,3 +85,27 @@ def test_sampling_is_fast(env):
     for _ in range(1000):
         sample_domain_data(db, rng, [rng.choice(WRITE_TOOLS)])
     assert time.process_time() - started < 1.25  # so 10,000 samples stay well under 5 s
+
+
+def _users_without_id_fields() -> dict:
+    """Airline data as another harness may ship it: user records keyed by id without repeating it."""
+    tables = airline_plugin.generate_data(0, 0.2)
+    for user in tables["users"].values():
+        del user["user_id"]
+    return tables
+
+
+@pytest.mark.parametrize("tool", WRITE_TOOLS)
+def test_samples_and_proposals_take_the_user_id_from_the_record_key(tool):
+    foreign = Environment(replace(airline_plugin, generate_data=None, load_data=_users_without_id_fields))
+    rng = random.Random(f"keys-{tool}")
+    planned = 0
+    for _ in range(40):
+        sample = foreign.sample_domain_data(rng, [tool])
+        assert sample.identity == {"user_id": sample.user_id} and sample.user_id in sample.records["users"]
+        actions = propose_actions(sample, [tool], rng)
+        if actions is not None:
+            planned += 1
+            assert actions[0].arguments == {"user_id": sample.user_id}
+            replay(foreign, actions)
+    assert planned > 0

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 
 import pytest
 
 from apigen_pipeline.environments.base import DomainSample, Environment
+from apigen_pipeline.environments.retail import plugin
 from apigen_pipeline.environments.retail.domain import ORDERS, USERS, WRITE_TOOLS
 from apigen_pipeline.environments.retail.sampling import propose_actions, sample_domain_data
 
@@ -109,3 +111,36 @@ def test_sampling_is_fast(env):
     for index in range(2000):
         sample_domain_data(db, rng, [WRITE_TOOLS[index % len(WRITE_TOOLS)]])
     assert time.perf_counter() - started < 1.0  # the budget: 10,000 samples in well under 5 s
+
+
+def _records_with_optional_fields_missing() -> dict:
+    """tau-bench-shaped retail data as another harness ships it: no `user_id` inside user records, and some
+    users without email, name, orders or payment methods, some orders without items or payment history."""
+    tables = plugin.generate_data(0, 0.2)
+    for index, user in enumerate(tables[USERS].values()):
+        del user["user_id"]
+        for position, field in enumerate(("email", "name", "orders", "payment_methods")):
+            if index % 5 == position:
+                del user[field]
+    for index, order in enumerate(tables[ORDERS].values()):
+        if index % 7 == 0:
+            del order["items" if index % 2 else "payment_history"]
+    return tables
+
+
+@pytest.mark.parametrize("tools", [[tool] for tool in WRITE_TOOLS] + [[]])
+def test_the_sampler_tolerates_records_without_optional_fields(tools):
+    foreign = Environment(replace(plugin, generate_data=None, load_data=_records_with_optional_fields_missing))
+    rng = random.Random(f"optional-{tools}")
+    for _ in range(60):
+        sample = foreign.sample_domain_data(rng, tools)
+        user = sample.records[USERS][sample.user_id]
+        assert "user_id" not in user
+        if "user_id" in sample.identity:
+            assert sample.identity == {"user_id": sample.user_id}
+        elif "email" in sample.identity:
+            assert sample.identity == {"email": user["email"]}
+        else:
+            assert sample.identity["zip"] == user["address"]["zip"]
+        actions = propose_actions(sample, tools, rng)
+        assert actions is None or [a.name for a in actions if a.name in WRITE_TOOLS] == tools
