@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch", type=batch_date, default=None, help="batch date YYYY-MM-DD (default: today, UTC)")
     run.add_argument("--contexts", type=positive_int, default=None, help="task contexts per partition")
     run.add_argument("--config", default=None, help="pipeline config YAML (default: $APIGEN_CONFIG or built-in)")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="re-ask the LLM requests whose stored answer failed validation (others replay from the log)")
 
     status = sub.add_parser("status", parents=[common],
                             help="recent runs by partition, stuck runs, llm_api pool slots, spend today")

@@ -64,6 +64,8 @@ def execute(plan: RunPlan, args: argparse.Namespace) -> list[PartitionRun]:
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "CRITICAL"}}}}
     if args.contexts is not None:
         run_config["ops"] = {"task_contexts": {"config": {"contexts_per_partition": args.contexts}}}
+    if args.retry_failed:
+        run_config["resources"] = {"llm": {"config": {"retry_failed": True}}}
     tags = {SOURCE_TAG: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     runs = []
     with dg.DagsterInstance.get() as instance:

@@ -130,6 +130,9 @@ class RateLimit(FrozenModel):
 class RetrySettings(FrozenModel):
     max_attempts_transient: int = Field(default=5, ge=1)
     max_attempts_rate_limit: int = Field(default=8, ge=1)
+    # An endpoint that refuses connections (or has no DNS name, or never accepts) is tried this often
+    # per request, then the batch stops and the step fails naming the endpoint.
+    max_attempts_connection: int = Field(default=3, ge=1)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
     # Fraction of each backoff drawn at random, so retries of a burst do not arrive together.

@@ -1,16 +1,29 @@
 """The LLM gateway: every LLM call of the pipeline goes through `LLMGateway`.
 
-Per request: cache lookup in the request log (answered => returned, nothing sent) -> budget check
-(projected cost of in-flight requests counted) -> rate limiter -> send -> by error kind: transient
-and rate-limit errors retried with backoff (a 429's Retry-After becomes a cool-down of that model),
-invalid output repaired with a bounded re-ask, permanent errors fail at once and stop the batch
-loudly -> every finished request is written to the request log. A batch stops early when its failure
-rate passes the threshold; the rest are logged as not sent.
+Per request: cache lookup in the request log (a stored answer, valid or invalid, is returned and
+nothing is sent; `retry_failed` re-asks the invalid ones) -> budget check (projected cost of in-flight
+requests counted) -> rate limiter -> send -> by error kind: transient errors and timeouts retried with
+backoff, rate limits too (a 429's Retry-After becomes a cool-down of that model), invalid output
+repaired with a bounded re-ask, an unreachable endpoint (refused, DNS, TLS, no connection) retried
+`max_attempts_connection` times, auth/unknown model/other permanent errors not retried -> every
+finished request is written to the request log, an answer with its validation outcome.
+
+Errors that every other request would meet too stop the batch loudly: `PermanentProviderError`
+(`ProviderUnreachableError` for a dead endpoint), raised after the in-flight requests finished and
+the rest were logged as not sent. A batch also stops early when its failure rate passes the
+threshold: `FailureRateExceededError`, with the rate and the top reasons.
+
+Time budget of a dead endpoint: each request tries `max_attempts_connection` (3) times with backoff
+between attempts (0.5 s, 1 s, minus up to half as jitter); each attempt ends at once when the connection
+is refused or the name does not resolve, and after at most the connect timeout (10 s, see
+`providers/openai_provider.CONNECT_TIMEOUT_S`) when nothing answers. So the batch fails within
+about 1.5 s for a refused connection and about 3 x 10 s + 1.5 s for a black-holed address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import threading
@@ -18,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from apigen_pipeline.llm.capabilities import EndpointCapabilities
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route
@@ -27,7 +40,7 @@ from apigen_pipeline.llm.factory import ProviderFactory, ProviderPool, preload_p
 from apigen_pipeline.llm.limits import RateLimiter
 from apigen_pipeline.llm.pricing import cost_of, estimated_cost
 from apigen_pipeline.llm.providers.base import Provider
-from apigen_pipeline.llm.request_log import LogRecord, RequestStore, now_utc
+from apigen_pipeline.llm.request_log import LoggedAnswer, LogRecord, RequestStore, now_utc
 from apigen_pipeline.llm.secrets import SecretScrubber
 from apigen_pipeline.llm.structured import StructuredOutputError, repair_request, validate_response
 from apigen_pipeline.llm.tokens import estimate_request_tokens
@@ -47,9 +60,18 @@ class CallContext(FrozenModel):
     asset: str
 
 
-class PermanentProviderError(RuntimeError):
-    """An error that will fail every request (auth, unknown model): the batch stops loudly.
+# Error kinds every other request to the same endpoint would meet too: the batch stops at the first.
+STOPS_THE_BATCH = frozenset({ErrorKind.UNREACHABLE, ErrorKind.AUTH, ErrorKind.UNKNOWN_MODEL, ErrorKind.PERMANENT})
+_RETRIED_WITH_BACKOFF = frozenset({ErrorKind.TRANSIENT, ErrorKind.TIMEOUT})
+_RETRIED_TRANSPORT = _RETRIED_WITH_BACKOFF | {ErrorKind.RATE_LIMIT, ErrorKind.UNREACHABLE}
+_TOP_REASONS = 3
+_REASON_CHARS = 160
 
+
+class PermanentProviderError(RuntimeError):
+    """An error that will fail every request (auth, unknown model, dead endpoint): the batch stops loudly.
+
+    The message is one line naming the model, the endpoint where it is known, and the error.
     `results` holds the batch's results in request order when raised by `complete_many`.
     """
 
@@ -57,6 +79,23 @@ class PermanentProviderError(RuntimeError):
         super().__init__(message)
         self.result = result
         self.results = results or []
+
+    def with_results(self, results: list[LLMResult]) -> PermanentProviderError:
+        return type(self)(str(self), self.result, results)
+
+
+class ProviderUnreachableError(PermanentProviderError):
+    """The endpoint cannot be reached (refused, DNS, TLS, no connection) after the bounded retries."""
+
+
+class FailureRateExceededError(RuntimeError):
+    """The batch stopped early: too many of its sent requests failed. `retryable` when the failures were
+    all of kinds that pass (5xx, timeouts, rate limits), so a later attempt of the step may succeed."""
+
+    def __init__(self, message: str, results: list[LLMResult], retryable: bool):
+        super().__init__(message)
+        self.results = results
+        self.retryable = retryable
 
 
 @dataclass
@@ -100,9 +139,11 @@ class GatewayStats:
     retries: Counter[str] = field(default_factory=Counter)      # by ErrorKind value
     failures: Counter[str] = field(default_factory=Counter)     # by ErrorKind value
     not_sent: Counter[str] = field(default_factory=Counter)     # by reason (budget, aborted)
+    failure_reasons: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, message)
     unknown_price_models: set[str] = field(default_factory=set)
     completed: int = 0          # sent and finished (answered or failed): the early-stop base
     abort_reason: str | None = None
+    failure_rate_exceeded: bool = False
 
     def for_route(self, role: str, route: Route) -> ModelStats:
         key = (role, route.target.provider, route.target.model, route.projection.model)
@@ -135,7 +176,12 @@ class GatewayStats:
 
 @dataclass
 class _Outcome:
+    """How a sent request ended. `answered` means the provider replied: `validation` says whether the reply
+    passed (then `response` is the validated reply) or failed after the repair turns (`response` is the
+    last rejected reply, if the provider's reply could be read at all)."""
+
     status: Literal["answered", "failed"]
+    validation: Literal["valid", "invalid"] | None
     response: LLMResponse | None
     error_kind: ErrorKind | None
     error_message: str | None
@@ -143,6 +189,26 @@ class _Outcome:
     repair_turns: int
     usage: Usage
     latency_s: float
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # earlier rejected replies and why
+
+
+@dataclass
+class _Progress:
+    """One request's way through its attempts: what its retry decisions and its log row need."""
+
+    attempts: int = 0
+    repairs: int = 0
+    usage: Usage = field(default_factory=Usage)
+    transport_failures: Counter[ErrorKind] = field(default_factory=Counter)
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # every rejected reply and why, in order
+    started: float = field(default_factory=time.monotonic)
+
+    def outcome(self, status: Literal["answered", "failed"], validation: Literal["valid", "invalid"] | None,
+                response: LLMResponse | None, kind: ErrorKind | None = None, message: str | None = None) -> _Outcome:
+        # An invalid answer is stored as the response: the earlier rejected replies are its repair history.
+        history = self.rejected[:-1] if validation == "invalid" else self.rejected
+        return _Outcome(status, validation, response, kind, message, self.attempts, self.repairs, self.usage,
+                        time.monotonic() - self.started, list(history))
 
 
 class _StoppedBeforeSending(Exception):
@@ -157,6 +223,17 @@ class _LoopState:
         self.slots = asyncio.Semaphore(max_concurrency)
         self.budget_changed = asyncio.Condition()
         self.in_flight: dict[str, asyncio.Future[LLMResult]] = {}
+        # Per (provider, model): cleared while the endpoint refuses connections. New requests wait on it
+        # instead of piling refused connections onto a dead endpoint; the requests already retrying
+        # decide (one gets through: set again; one gives up: the batch stops and wakes everyone).
+        self.reachable: dict[tuple[str, str], asyncio.Event] = {}
+
+    def endpoint_gate(self, target: ModelRef) -> asyncio.Event:
+        gate = self.reachable.get((target.provider, target.model))
+        if gate is None:
+            gate = self.reachable[(target.provider, target.model)] = asyncio.Event()
+            gate.set()
+        return gate
 
 
 def judge_index(request: LLMRequest) -> int | None:
@@ -169,9 +246,13 @@ class LLMGateway:
                  providers: Mapping[str, Provider] | None = None, *,
                  provider_factories: Mapping[str, ProviderFactory] | None = None,
                  capabilities: EndpointCapabilities | None = None,
-                 limiter: RateLimiter | None = None, jitter_seed: int | None = None):
+                 limiter: RateLimiter | None = None, jitter_seed: int | None = None, retry_failed: bool = False):
+        """`retry_failed`: re-ask the keys whose stored answer failed validation (once per gateway);
+        without it a stored answer, valid or not, is final."""
         self.settings = settings
         self.request_log = request_log
+        self.retry_failed = retry_failed
+        self._reasked: dict[str, str] = {}  # key -> entry_id of the invalid answer re-asked in this gateway
         self.stats = GatewayStats()
         self._provider_overrides = dict(providers or {})
         # Backends this layer does not hold (the simulated one) come from the caller, by provider name.
@@ -195,24 +276,27 @@ class LLMGateway:
     async def acomplete(self, request: LLMRequest, context: CallContext) -> LLMResult:
         route = self._route(request)
         key = request_key(request, route.target.provider, route.target.model)
-        cached = (await asyncio.to_thread(self.request_log.lookup_many, [key])).get(key)
-        return await self._complete(request, context, route, key, cached)
+        stored = (await asyncio.to_thread(self.request_log.lookup_many, [key])).get(key)
+        replay = self._replay(key, stored)
+        supersedes = self._superseded(stored) if replay is None else None
+        return await self._complete(request, context, route, key, replay, supersedes)
 
     async def acomplete_many(self, requests: Sequence[LLMRequest], context: CallContext) -> list[LLMResult]:
         """All requests concurrently (capped), results in request order."""
         routes = [self._route(request) for request in requests]
         keys = [request_key(request, route.target.provider, route.target.model)
                 for request, route in zip(requests, routes, strict=True)]
-        cached = await asyncio.to_thread(self.request_log.lookup_many, keys)
+        stored = await asyncio.to_thread(self.request_log.lookup_many, keys)
         results: list[LLMResult | BaseException | None] = [None] * len(requests)
         pending: dict[int, asyncio.Task[LLMResult]] = {}
         for index, (request, route, key) in enumerate(zip(requests, routes, keys, strict=True)):
-            hit = cached.get(key)
-            if hit is not None:  # no task for a cache hit: replaying a finished batch stays cheap
+            replay = self._replay(key, stored.get(key))
+            if replay is not None:  # no task for a cache hit: replaying a finished batch stays cheap
                 self.stats.for_route(request.role, route).cache_hits += 1
-                results[index] = hit
+                results[index] = replay
             else:
-                pending[index] = asyncio.create_task(self._complete(request, context, route, key, None))
+                pending[index] = asyncio.create_task(self._complete(
+                    request, context, route, key, None, self._superseded(stored.get(key))))
         if pending:
             outcomes = await asyncio.gather(*pending.values(), return_exceptions=True)
             for index, outcome in zip(pending, outcomes, strict=True):
@@ -222,15 +306,19 @@ class LLMGateway:
                             and not isinstance(r, PermanentProviderError)), None)
         if other_error is not None:
             raise other_error
-        final = [r.result if isinstance(r, PermanentProviderError) else r for r in results]
+        final: list[LLMResult] = [r.result if isinstance(r, PermanentProviderError) else r  # type: ignore[misc]
+                                  for r in results]
         logger.info("LLM batch done: %d requests, %d from cache, %d answered, %d failed, %d not sent",
                     len(requests), len(requests) - len(pending),
                     sum(1 for r in final if r.status == "answered" and not r.from_cache),
                     sum(1 for r in final if r.status == "failed"),
                     sum(1 for r in final if r.status == "not_sent"))
         if permanent is not None:
-            raise PermanentProviderError(str(permanent), permanent.result, final)
-        return final  # type: ignore[return-value]
+            raise permanent.with_results(final)
+        if self.stats.failure_rate_exceeded:
+            raise FailureRateExceededError(f"LLM batch stopped early: {self.stats.abort_reason}", final,
+                                           retryable=self._failures_pass())
+        return final
 
     def complete_many(self, requests: Sequence[LLMRequest], context: CallContext) -> list[LLMResult]:
         """Synchronous `acomplete_many` on a private event loop (providers it built are closed after)."""
@@ -282,6 +370,24 @@ class LLMGateway:
     def _new_pool(self) -> ProviderPool:
         return ProviderPool(self.settings, self._provider_overrides, self._provider_factories, self.capabilities)
 
+    def _replay(self, key: str, stored: LoggedAnswer | None) -> LLMResult | None:
+        """The stored answer as this request's result, or None to send it."""
+        if stored is None:
+            return None
+        if stored.valid or not self.retry_failed:
+            return stored.result
+        if self._reasked.setdefault(key, stored.entry_id) != stored.entry_id:
+            return stored.result  # the re-ask's own answer: final, even if invalid again
+        return None
+
+    def _superseded(self, stored: LoggedAnswer | None) -> str | None:
+        """The entry a re-ask replaces: the stored invalid answer, when there is one."""
+        return stored.entry_id if stored is not None and not stored.valid else None
+
+    def _failures_pass(self) -> bool:
+        kinds = {ErrorKind(kind) for kind in self.stats.failures}
+        return bool(kinds) and kinds <= _RETRIED_WITH_BACKOFF | {ErrorKind.RATE_LIMIT}
+
     def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
         if self._loop_state is None or self._loop_state.loop is not loop:
@@ -291,7 +397,7 @@ class LLMGateway:
         return self._loop_state
 
     async def _complete(self, request: LLMRequest, context: CallContext, route: Route, key: str,
-                        cached: LLMResult | None) -> LLMResult:
+                        cached: LLMResult | None, supersedes: str | None) -> LLMResult:
         stats = self.stats.for_route(request.role, route)
         if cached is not None:
             stats.cache_hits += 1
@@ -305,7 +411,7 @@ class LLMGateway:
         future: asyncio.Future[LLMResult] = state.loop.create_future()
         state.in_flight[key] = future
         try:
-            result = await self._send_and_record(request, context, route, key, stats, state)
+            result = await self._send_and_record(request, context, route, key, stats, state, supersedes)
         except PermanentProviderError as error:
             future.set_result(error.result)
             raise
@@ -323,7 +429,7 @@ class LLMGateway:
         return self.stats.abort_reason
 
     async def _send_and_record(self, request: LLMRequest, context: CallContext, route: Route, key: str,
-                               stats: ModelStats, state: _LoopState) -> LLMResult:
+                               stats: ModelStats, state: _LoopState, supersedes: str | None) -> LLMResult:
         if self._stop_reason() is not None:
             return self._record_not_sent(request, context, route, key, stats, ErrorKind.ABORTED,
                                          f"batch stopped early: {self._stop_reason()}")
@@ -345,87 +451,139 @@ class LLMGateway:
             self._reserved_usd -= budget_estimate
             async with state.budget_changed:
                 state.budget_changed.notify_all()
-        result = self._record_outcome(request, context, route, key, stats, outcome, cost, projected)
-        if outcome.error_kind is ErrorKind.PERMANENT:
-            message = (f"permanent error from {route.target.label} for role {request.role}: "
-                       f"{outcome.error_message}")
-            if self.stats.abort_reason is None:
-                self.stats.abort_reason = message
-            raise PermanentProviderError(message, result)
+        result = self._record_outcome(request, context, route, key, stats, outcome, cost, projected, supersedes)
+        if outcome.error_kind in STOPS_THE_BATCH:
+            raise self._batch_stopper(request, route, outcome, result)
         self._check_failure_rate()
         return result
+
+    def _batch_stopper(self, request: LLMRequest, route: Route, outcome: _Outcome,
+                       result: LLMResult) -> PermanentProviderError:
+        """The one-line error that stops the batch; also the abort reason the other requests are logged with."""
+        if outcome.error_kind is ErrorKind.UNREACHABLE:
+            message = (f"LLM endpoint unreachable for {route.target.label} (role {request.role}) after "
+                       f"{outcome.attempts} attempts: {outcome.error_message}")
+            error: PermanentProviderError = ProviderUnreachableError(message, result)
+        else:
+            message = (f"permanent error ({outcome.error_kind}) from {route.target.label} for role "
+                       f"{request.role}: {outcome.error_message}")
+            error = PermanentProviderError(message, result)
+        if self.stats.abort_reason is None:
+            self.stats.abort_reason = message
+        return error
 
     async def _attempt(self, request: LLMRequest, route: Route, input_estimate: int, output_estimate: int,
                        state: _LoopState) -> _Outcome:
         target = route.target
-        retry = self.settings.retry
         provider = self._pool.get(target)
+        progress = _Progress()
         current = request
-        attempts = repairs = transient_failures = rate_limited = 0
-        usage = Usage()
-        started = time.monotonic()
-
-        def failed(kind: ErrorKind, message: str) -> _Outcome:
-            self.stats.failures[kind.value] += 1
-            logger.warning("LLM request failed (%s, role %s, %s, %d attempts): %s",
-                           kind.value, request.role, target.label, attempts, message)
-            return _Outcome("failed", None, kind, message, attempts, repairs, usage, time.monotonic() - started)
-
-        while True:
-            attempts += 1
-            async with state.slots:
-                if attempts == 1 and self._stop_reason() is not None:
-                    # Stopped while this request queued for a slot: it is not sent at all.
-                    raise _StoppedBeforeSending(f"batch stopped early: {self._stop_reason()}")
-                reservation = await self._limiter.acquire(target.provider, target.model,
-                                                          input_estimate, output_estimate)
-                try:
-                    response = await provider.send(current, target.model)
-                except ProviderError as error:
-                    self._limiter.release(reservation)
-                    send_error: ProviderError | None = error
+        gate = state.endpoint_gate(target)
+        try:
+            while True:
+                progress.attempts += 1
+                sent = None
+                while sent is None:  # a first attempt waits while the endpoint is refusing connections
+                    if progress.attempts == 1:
+                        await gate.wait()
+                    sent = await self._send_once(provider, current, target, progress.attempts, input_estimate,
+                                                 output_estimate, state)
+                response, send_error = sent
+                if send_error is not None:
+                    kind, problem = send_error.kind, self._scrub(send_error.message)
+                    if kind in _RETRIED_TRANSPORT:
+                        progress.transport_failures[kind] += 1
+                        if self._gives_up(progress, kind):
+                            return self._failed(progress, kind, problem, request, target)
+                        self.stats.retries[kind.value] += 1
+                        await self._wait_before_retry(send_error, target, progress.transport_failures[kind])
+                        continue
+                    if kind is not ErrorKind.INVALID_OUTPUT:
+                        return self._failed(progress, kind, problem, request, target)  # never retried
+                    invalid_response: LLMResponse | None = None
                 else:
-                    self._limiter.reconcile(reservation, response.usage)
-                    send_error = None
-            invalid_response: LLMResponse | None = None
-            if send_error is None:
-                usage = usage + response.usage
-                self._observe_output(target, response.usage.output_tokens)
-                try:
-                    validated = validate_response(request, response)
-                except StructuredOutputError as invalid:
-                    problem, invalid_response = str(invalid), response
-                else:
-                    return _Outcome("answered", validated, None, None, attempts, repairs, usage,
-                                    time.monotonic() - started)
-            else:
-                kind, problem = send_error.kind, self._scrub(send_error.message)
-                if kind is ErrorKind.RATE_LIMIT:
-                    rate_limited += 1
-                    if rate_limited >= retry.max_attempts_rate_limit:
-                        return failed(kind, problem)
-                    self.stats.retries[kind.value] += 1
-                    wait = send_error.retry_after
-                    # The cool-down holds every request to this model, not just this one: the
-                    # server's limit is per model, so the others would only collect 429s too.
-                    self._limiter.cool_down(target.provider, target.model,
-                                            wait if wait is not None else self._backoff(rate_limited))
-                    continue
-                if kind is ErrorKind.TRANSIENT:
-                    transient_failures += 1
-                    if transient_failures >= retry.max_attempts_transient:
-                        return failed(kind, problem)
-                    self.stats.retries[kind.value] += 1
-                    await asyncio.sleep(self._backoff(transient_failures))
-                    continue
-                if kind is not ErrorKind.INVALID_OUTPUT:
-                    return failed(ErrorKind.PERMANENT, problem)
-            if repairs >= self.settings.max_repair_turns:
-                return failed(ErrorKind.INVALID_OUTPUT, problem)
-            repairs += 1
-            self.stats.retries[ErrorKind.INVALID_OUTPUT.value] += 1
-            current = request.model_copy(update={
-                "messages": repair_request(request, current.messages, invalid_response, problem)})
+                    progress.usage = progress.usage + response.usage
+                    self._observe_output(target, response.usage.output_tokens)
+                    try:
+                        return progress.outcome("answered", "valid", validate_response(request, response))
+                    except StructuredOutputError as invalid:
+                        problem, invalid_response = str(invalid), response
+                # The provider replied, but not usably: repair with a re-ask, or end with an invalid answer.
+                progress.rejected.append({"reply": invalid_response.model_dump(mode="json") if invalid_response
+                                          else None, "problem": problem})
+                if progress.repairs >= self.settings.max_repair_turns:
+                    self._note_failure(ErrorKind.INVALID_OUTPUT, problem, request, target, progress.attempts)
+                    return progress.outcome("answered", "invalid", invalid_response, ErrorKind.INVALID_OUTPUT, problem)
+                progress.repairs += 1
+                self.stats.retries[ErrorKind.INVALID_OUTPUT.value] += 1
+                current = request.model_copy(update={
+                    "messages": repair_request(request, current.messages, invalid_response, problem)})
+        finally:
+            if progress.transport_failures[ErrorKind.UNREACHABLE]:
+                gate.set()  # got through, gave up (the batch stops) or failed otherwise: let the others decide
+
+    def _gives_up(self, progress: _Progress, kind: ErrorKind) -> bool:
+        retry = self.settings.retry
+        if kind is ErrorKind.RATE_LIMIT:
+            exhausted = progress.transport_failures[kind] >= retry.max_attempts_rate_limit
+        elif kind is ErrorKind.UNREACHABLE:
+            exhausted = progress.transport_failures[kind] >= retry.max_attempts_connection
+        else:  # 5xx and timeouts share one budget
+            exhausted = sum(progress.transport_failures[k] for k in _RETRIED_WITH_BACKOFF) >= retry.max_attempts_transient
+        return exhausted or self._stop_reason() is not None  # a stopped batch retries nothing
+
+    def _failed(self, progress: _Progress, kind: ErrorKind, message: str, request: LLMRequest,
+                target: ModelRef) -> _Outcome:
+        self._note_failure(kind, message, request, target, progress.attempts)
+        return progress.outcome("failed", None, None, kind, message)
+
+    async def _send_once(self, provider: Provider, request: LLMRequest, target: ModelRef, attempts: int,
+                         input_estimate: int, output_estimate: int,
+                         state: _LoopState) -> tuple[LLMResponse, None] | tuple[None, ProviderError] | None:
+        """One send within a concurrency slot and the rate limits. A first attempt is not sent once the
+        batch stopped, nor (None: wait and come back) while its endpoint is refusing connections."""
+        async with state.slots:
+            self._unless_stopped(attempts)
+            if attempts == 1 and not state.endpoint_gate(target).is_set():
+                return None
+            reservation = await self._limiter.acquire(target.provider, target.model, input_estimate, output_estimate)
+            try:
+                self._unless_stopped(attempts)  # nor while it waited out a cool-down
+                response = await provider.send(request, target.model)
+            except ProviderError as error:
+                self._limiter.release(reservation)
+                if error.kind is ErrorKind.UNREACHABLE:
+                    state.endpoint_gate(target).clear()
+                return None, error
+            except BaseException:
+                self._limiter.release(reservation)
+                raise
+            self._limiter.reconcile(reservation, response.usage)
+            return response, None
+
+    def _unless_stopped(self, attempts: int) -> None:
+        if attempts == 1 and self._stop_reason() is not None:
+            # Stopped while this request queued for a slot: it is not sent at all.
+            raise _StoppedBeforeSending(f"batch stopped early: {self._stop_reason()}")
+
+    async def _wait_before_retry(self, error: ProviderError, target: ModelRef, failures: int) -> None:
+        if error.kind is ErrorKind.RATE_LIMIT:
+            # The cool-down holds every request to this model, not just this one: the server's limit is
+            # per model, so the others would only collect 429s too.
+            wait = error.retry_after
+            self._limiter.cool_down(target.provider, target.model,
+                                    wait if wait is not None else self._backoff(failures))
+            return
+        await asyncio.sleep(self._backoff(failures))
+
+    def _note_failure(self, kind: ErrorKind, message: str, request: LLMRequest, target: ModelRef,
+                      attempts: int) -> None:
+        self.stats.failures[kind.value] += 1
+        self.stats.failure_reasons[(kind.value, " ".join(message.split())[:_REASON_CHARS])] += 1
+        # Once the batch stopped, the requests still in flight end the same way: the stop says it once.
+        level = logging.WARNING if self._stop_reason() is None else logging.DEBUG
+        logger.log(level, "LLM request failed (%s, role %s, %s, %d attempts): %s",
+                   kind.value, request.role, target.label, attempts, message)
 
     def _backoff(self, failures: int) -> float:
         retry = self.settings.retry
@@ -485,13 +643,20 @@ class LLMGateway:
 
     # -- recording --------------------------------------------------------------------------------
     def _record(self, request: LLMRequest, context: CallContext, route: Route, key: str,
-                result: LLMResult, usage: Usage, cost: float | None, projected: float | None) -> None:
+                result: LLMResult, usage: Usage, cost: float | None, projected: float | None,
+                outcome: _Outcome | None = None, supersedes: str | None = None) -> None:
+        answered = outcome is not None and outcome.status == "answered"
+        response = outcome.response if outcome is not None else result.response
         self.request_log.append(LogRecord(
             entry_id=LogRecord.new_entry_id(), request_key=key, role=request.role,
             provider=route.target.provider, model=route.target.model, projection_model=route.projection.model,
             simulated=route.target.provider == "simulated", request_json=request.model_dump_json(),
-            response_json=result.response.model_dump_json() if result.response else None,
-            status=result.status, error_kind=result.error_kind.value if result.error_kind else None,
+            response_json=response.model_dump_json() if response else None,
+            status="answered" if answered else result.status,
+            validation=outcome.validation if outcome is not None else None,
+            repair_json=json.dumps(outcome.rejected, ensure_ascii=False) if outcome and outcome.rejected else None,
+            supersedes=supersedes if answered else None,
+            error_kind=result.error_kind.value if result.error_kind else None,
             error_message=result.error_message, attempts=result.attempts, repair_turns=result.repair_turns,
             input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
             output_tokens=usage.output_tokens, cost_usd=cost, projected_cost_usd=projected,
@@ -511,14 +676,16 @@ class LLMGateway:
 
     def _record_outcome(self, request: LLMRequest, context: CallContext, route: Route, key: str,
                         stats: ModelStats, outcome: _Outcome, cost: float | None,
-                        projected: float | None) -> LLMResult:
+                        projected: float | None, supersedes: str | None) -> LLMResult:
+        valid = outcome.validation == "valid"
         result = LLMResult(
-            request_key=key, status=outcome.status, response=outcome.response, error_kind=outcome.error_kind,
+            request_key=key, status="answered" if valid else "failed", response=outcome.response if valid else None,
+            error_kind=outcome.error_kind,
             error_message=outcome.error_message, attempts=outcome.attempts, repair_turns=outcome.repair_turns,
             provider=route.target.provider, model=route.target.model, latency_s=outcome.latency_s,
             cost_usd=cost or 0.0, simulated=route.target.provider == "simulated")
-        self._record(request, context, route, key, result, outcome.usage, cost, projected)
-        if outcome.status == "answered":
+        self._record(request, context, route, key, result, outcome.usage, cost, projected, outcome, supersedes)
+        if valid:
             stats.answered += 1
         else:
             stats.failed += 1
@@ -537,7 +704,11 @@ class LLMGateway:
         failed = int(self.stats.total("failed"))
         rate = failed / self.stats.completed
         if rate > self.settings.failure_rate_threshold:
+            top = "; ".join(f"{kind} x{count}: {message}" for (kind, message), count
+                            in self.stats.failure_reasons.most_common(_TOP_REASONS))
             self.stats.abort_reason = (
                 f"failure rate {rate:.0%} ({failed} of {self.stats.completed} sent requests) passed the "
-                f"threshold of {self.settings.failure_rate_threshold:.0%}; by kind: {dict(self.stats.failures)}")
+                f"threshold of {self.settings.failure_rate_threshold:.0%}; by kind: {dict(self.stats.failures)}; "
+                f"top reasons: {top}")
+            self.stats.failure_rate_exceeded = True
             logger.error("stopping the LLM batch early: %s", self.stats.abort_reason)

@@ -13,7 +13,14 @@ the spool are already cache hits in this process; other processes see them after
 
 Ingestion is idempotent (see `sql/llm/ingest_spool.sql`): re-ingesting a spool after a crash between
 the commit and the spool's deletion never duplicates a row, and an answered request is stored once.
-Failed rows are kept for the record but are not cache hits: they are retried on the next run.
+
+An answer is an answer: a reply the provider returned is stored as `answered` with its validation
+outcome (`valid`, or `invalid` after the bounded repair turns, with the rejected replies in
+`repair_json`). Either is the key's final outcome and a cache hit: a re-run replays an invalid answer as
+the same classified failure without sending anything. Only an explicit re-ask (`retry_failed`) sends an
+invalid key again; its new answer names the one it replaces (`supersedes`), and `lookup_many` returns the
+newest of the chain in the same single query. Transport failures (refused, timed out, 5xx or 429 after
+the retries) and requests not sent are kept for the record but are never final: the next run sends them.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from apigen_pipeline.llm.types import ErrorKind, LLMResponse, LLMResult
+from apigen_pipeline.records import FrozenModel
 from apigen_pipeline.warehouse import Warehouse
 from apigen_pipeline.warehouse.sql_files import load_sql
 
@@ -59,6 +67,9 @@ class LogRecord(BaseModel):
     request_json: str
     response_json: str | None = None
     status: Literal["answered", "failed", "not_sent"]
+    validation: Literal["valid", "invalid"] | None = None  # on answered rows
+    repair_json: str | None = None  # the rejected replies before the final one: [{"reply", "problem"}]
+    supersedes: str | None = None   # entry_id of the invalid answer this explicit re-ask replaces
     error_kind: str | None = None
     error_message: str | None = None
     attempts: int = 0
@@ -82,6 +93,11 @@ class LogRecord(BaseModel):
         return _entry_ids.next_id()
 
     def to_result(self, from_cache: bool) -> LLMResult:
+        if self.status == "answered":
+            return answer_result(self.request_key, self.validation, self.response_json, self.error_message,
+                                 provider=self.provider, model=self.model, simulated=self.simulated,
+                                 attempts=self.attempts, repair_turns=self.repair_turns, cost_usd=self.cost_usd,
+                                 latency_s=self.latency_s, from_cache=from_cache)
         return LLMResult(
             request_key=self.request_key, status=self.status,
             response=LLMResponse.model_validate_json(self.response_json) if self.response_json else None,
@@ -90,6 +106,35 @@ class LogRecord(BaseModel):
             from_cache=from_cache, provider=self.provider, model=self.model, latency_s=self.latency_s,
             cost_usd=self.cost_usd or 0.0, simulated=self.simulated,
         )
+
+    def to_answer(self) -> LoggedAnswer:
+        return LoggedAnswer(entry_id=self.entry_id, result=self.to_result(from_cache=True))
+
+
+class LoggedAnswer(FrozenModel):
+    """A request key's stored final answer, as a cache hit: `result` is the answer, or (an invalid
+    answer) the same classified INVALID_OUTPUT failure the first run returned."""
+
+    entry_id: str
+    result: LLMResult
+
+    @property
+    def valid(self) -> bool:
+        return self.result.ok
+
+
+def answer_result(request_key: str, validation: str | None, response_json: str | None, error_message: str | None,
+                  *, provider: str, model: str, simulated: bool | None, attempts: int | None,
+                  repair_turns: int | None, cost_usd: float | None, latency_s: float | None,
+                  from_cache: bool) -> LLMResult:
+    """The result a stored answer stands for. Rows from before answers carried a validation were valid."""
+    base: dict[str, Any] = {
+        "request_key": request_key, "attempts": attempts or 0, "repair_turns": repair_turns or 0,
+        "from_cache": from_cache, "provider": provider, "model": model, "latency_s": latency_s or 0.0,
+        "cost_usd": cost_usd or 0.0, "simulated": bool(simulated)}
+    if validation == "invalid":
+        return LLMResult(status="failed", error_kind=ErrorKind.INVALID_OUTPUT, error_message=error_message, **base)
+    return LLMResult(status="answered", response=LLMResponse.model_validate_json(response_json or "{}"), **base)
 
 
 class _EntryIds:
@@ -118,7 +163,8 @@ _ARROW_SCHEMA = pa.schema([
     ("entry_id", pa.string()), ("request_key", pa.string()), ("role", pa.string()),
     ("provider", pa.string()), ("model", pa.string()), ("projection_model", pa.string()),
     ("simulated", pa.bool_()), ("request_json", pa.string()), ("response_json", pa.string()),
-    ("status", pa.string()), ("error_kind", pa.string()), ("error_message", pa.string()),
+    ("status", pa.string()), ("validation", pa.string()), ("repair_json", pa.string()),
+    ("supersedes", pa.string()), ("error_kind", pa.string()), ("error_message", pa.string()),
     ("attempts", pa.int32()), ("repair_turns", pa.int32()), ("input_tokens", pa.int64()),
     ("cached_input_tokens", pa.int64()), ("output_tokens", pa.int64()), ("cost_usd", pa.float64()),
     ("projected_cost_usd", pa.float64()), ("latency_s", pa.float64()), ("domain", pa.string()),
@@ -133,7 +179,7 @@ class RequestStore(Protocol):
 
     def append(self, record: LogRecord) -> None: ...
 
-    def lookup_many(self, keys: Iterable[str]) -> dict[str, LLMResult]: ...
+    def lookup_many(self, keys: Iterable[str]) -> dict[str, LoggedAnswer]: ...
 
 
 class _Spool:
@@ -248,7 +294,9 @@ class RequestLog:
                 raise RuntimeError("RequestLog is not open")
             self._spool.write(line)
             if record.status == "answered":
-                self._pending_answered.setdefault(record.request_key, record)
+                pending = self._pending_answered.get(record.request_key)
+                if pending is None or record.supersedes == pending.entry_id:
+                    self._pending_answered[record.request_key] = record
             if self._spool.rows >= self.ingest_rows:
                 self._wake.set()
 
@@ -328,25 +376,26 @@ class RequestLog:
         return recovered
 
     # -- reading --------------------------------------------------------------------------------
-    def lookup_many(self, keys: Iterable[str]) -> dict[str, LLMResult]:
-        """Answered results for these keys (one query), including ones not yet ingested."""
+    def lookup_many(self, keys: Iterable[str]) -> dict[str, LoggedAnswer]:
+        """The final answers (valid or invalid) of these keys, in one query, including ones not yet ingested."""
         wanted = list(dict.fromkeys(keys))
-        found: dict[str, LLMResult] = {}
+        found: dict[str, LoggedAnswer] = {}
         with self._lock:
             for key in wanted:
                 record = self._pending_answered.get(key)
                 if record is not None:
-                    found[key] = record.to_result(from_cache=True)
+                    found[key] = record.to_answer()
         rest = [key for key in wanted if key not in found]
         if not rest:
             return found
         with self.warehouse.connect() as con:
             rows = con.execute(load_sql("llm/lookup_answered"), [rest]).fetchall()
-        for key, provider, model, simulated, response_json, attempts, repairs, cost, latency in rows:
-            found[key] = LLMResult(
-                request_key=key, status="answered", response=LLMResponse.model_validate_json(response_json),
-                attempts=attempts or 0, repair_turns=repairs or 0, from_cache=True, provider=provider,
-                model=model, latency_s=latency or 0.0, cost_usd=cost or 0.0, simulated=bool(simulated))
+        for (key, entry_id, provider, model, simulated, response_json, validation, error_message, attempts,
+             repairs, cost, latency) in rows:
+            found[key] = LoggedAnswer(entry_id=entry_id, result=answer_result(
+                key, validation, response_json, error_message, provider=provider, model=model,
+                simulated=simulated, attempts=attempts, repair_turns=repairs, cost_usd=cost, latency_s=latency,
+                from_cache=True))
         return found
 
     def rows(self, run_id: str | None = None) -> list[dict[str, Any]]:

@@ -15,10 +15,16 @@ Role = Literal[
 
 
 class ErrorKind(StrEnum):
-    TRANSIENT = "transient"          # 5xx, timeout, connection reset: retried with backoff
+    TRANSIENT = "transient"          # 5xx, connection reset, malformed body: retried with backoff
+    TIMEOUT = "timeout"              # connected, but no reply within the timeout: retried with backoff
     RATE_LIMIT = "rate_limit"        # 429: cool-down honouring Retry-After, then retried
+    # Connection refused, DNS failure, TLS failure, no connection within the connect timeout: a few
+    # retries, then the batch stops (every other request to that endpoint would fail the same way).
+    UNREACHABLE = "unreachable"
     INVALID_OUTPUT = "invalid_output"  # not JSON, fails the schema, unknown tool, bad arguments: repaired
-    PERMANENT = "permanent"          # auth, unknown model, context too long: never retried
+    AUTH = "auth"                    # 401/403 or no key: never retried, the batch stops
+    UNKNOWN_MODEL = "unknown_model"  # the endpoint does not know the model: never retried, the batch stops
+    PERMANENT = "permanent"          # context too long, other 4xx: never retried
     BUDGET = "budget"                # not sent: the budget cap was reached
     ABORTED = "aborted"              # not sent: the batch stopped early (failure-rate threshold)
 

@@ -11,7 +11,13 @@ import pytest
 
 from apigen_pipeline.llm.config import LLMSettings, RetrySettings
 from apigen_pipeline.llm.errors import ProviderError
-from apigen_pipeline.llm.gateway import CallContext, LLMGateway, PermanentProviderError
+from apigen_pipeline.llm.gateway import (
+    CallContext,
+    FailureRateExceededError,
+    LLMGateway,
+    PermanentProviderError,
+    ProviderUnreachableError,
+)
 from apigen_pipeline.llm.request_log import LogRecord, RequestLog
 from apigen_pipeline.llm.simulated_faults import FaultRates
 from apigen_pipeline.llm.structured import REPAIR_MARKER
@@ -95,8 +101,9 @@ class MemoryLog:
 
     def lookup_many(self, keys):
         wanted = set(keys)
-        return {r.request_key: r.to_result(from_cache=True) for r in self.records
-                if r.status == "answered" and r.request_key in wanted}
+        superseded = {r.supersedes for r in self.records if r.supersedes}
+        return {r.request_key: r.to_answer() for r in self.records
+                if r.status == "answered" and r.request_key in wanted and r.entry_id not in superseded}
 
     def rows(self) -> list[dict]:
         return [r.model_dump() for r in self.records]
@@ -288,15 +295,40 @@ def test_budget_cap_stops_within_one_requests_cost():
     assert len(provider.calls) == 10 and len(rows) == 40
 
 
-def test_failure_rate_above_threshold_stops_the_batch():
+def test_failure_rate_above_threshold_stops_the_batch_with_the_rate_and_top_reasons():
     gateway_settings = settings(max_concurrency=1, failure_rate_threshold=0.5, failure_rate_min_requests=20,
                                 retry=RetrySettings(max_attempts_transient=1))
     provider = ScriptedProvider(lambda request, attempt: ProviderError(ErrorKind.TRANSIENT, "HTTP 503"))
-    results, gateway, _ = run(gateway_settings, None, provider, [ask(f"q{i}") for i in range(50)])
+    log = MemoryLog()
+    gateway = LLMGateway(gateway_settings, log, {"openai": provider}, jitter_seed=0)
+    with pytest.raises(FailureRateExceededError) as caught:
+        gateway.complete_many([ask(f"q{i}") for i in range(50)], CONTEXT)
+    results = caught.value.results
     assert len(provider.calls) == 20
     assert Counter(r.status for r in results) == {"failed": 20, "not_sent": 30}
     assert all(r.error_kind is ErrorKind.ABORTED for r in results if r.status == "not_sent")
-    assert "failure rate 100%" in gateway.stats.abort_reason and "50%" in gateway.stats.abort_reason
+    assert str(caught.value) == ("LLM batch stopped early: failure rate 100% (20 of 20 sent requests) passed the "
+                                 "threshold of 50%; by kind: {'transient': 20}; top reasons: transient x20: HTTP 503")
+    assert caught.value.retryable  # 5xx pass: a later attempt of the step may succeed
+    assert len(log.records) == 50
+
+
+def test_an_early_stop_on_invalid_output_is_not_retryable_and_names_the_top_reasons():
+    gateway_settings = settings(max_concurrency=1, failure_rate_threshold=0.5, failure_rate_min_requests=4,
+                                max_repair_turns=0)
+
+    def mostly_prose(request, attempt):
+        index = int(request.messages[0].content[1:])
+        return LLMResponse(text='{"answer": 1}' if index % 5 == 4 else f"I think {'yes' if index % 2 else 'no'}.")
+
+    gateway = LLMGateway(gateway_settings, MemoryLog(), {"openai": ScriptedProvider(mostly_prose)})
+    with pytest.raises(FailureRateExceededError) as caught:
+        gateway.complete_many([ask(f"q{i}", response_schema=SCHEMA) for i in range(20)], CONTEXT)
+    message = str(caught.value)
+    assert "failure rate 100% (4 of 4 sent requests)" in message
+    assert "invalid_output x2: the reply contains no valid JSON object: 'I think no.'" in message
+    assert "invalid_output x2: the reply contains no valid JSON object: 'I think yes.'" in message
+    assert not caught.value.retryable
 
 
 def test_failures_below_the_threshold_do_not_stop_the_batch():
@@ -371,3 +403,47 @@ def test_acomplete_uses_the_cache_too():
 
     first, second = asyncio.run(twice(LLMGateway(settings(), MemoryLog(), {"openai": provider})))
     assert not first.from_cache and second.from_cache and len(provider.calls) == 1
+
+
+def test_auth_failure_is_never_retried_and_stops_the_batch():
+    provider = ScriptedProvider(lambda request, attempt: ProviderError(
+        ErrorKind.AUTH, "openai at https://llm.example/v1: authentication failed (HTTP 401): bad key"),
+        delay=lambda request: 0.01)
+    gateway = LLMGateway(settings(max_concurrency=2), MemoryLog(), {"openai": provider})
+    with pytest.raises(PermanentProviderError) as caught:
+        gateway.complete_many([ask(f"q{i}") for i in range(10)], CONTEXT)
+    assert not isinstance(caught.value, ProviderUnreachableError)
+    assert str(caught.value) == ("permanent error (auth) from openai:gpt-4o for role generator: openai at "
+                                 "https://llm.example/v1: authentication failed (HTTP 401): bad key")
+    assert len(provider.calls) <= 2 and all(r.attempts <= 1 for r in caught.value.results)
+
+
+def test_a_refused_connection_that_comes_back_is_ridden_out_and_holds_the_others_meanwhile():
+    refusals = []
+
+    def restarting(request, attempt):
+        if len(refusals) < 2:
+            refusals.append(request.messages[0].content)
+            return ProviderError(ErrorKind.UNREACHABLE, "openai at http://127.0.0.1:1/v1: connection refused")
+        return echo(request, attempt)
+
+    provider = ScriptedProvider(restarting)
+    results, gateway, _ = run(settings(max_concurrency=1), None, provider, [ask(f"q{i}") for i in range(6)])
+    assert all(r.ok for r in results) and gateway.stats.abort_reason is None
+    # One request met the refusals and retried; the others waited for it instead of being refused too.
+    assert refusals == ["q0", "q0"] and results[0].attempts == 3
+    assert [r.attempts for r in results[1:]] == [1] * 5
+
+
+def test_an_endpoint_that_stays_down_fails_after_the_bounded_attempts():
+    provider = ScriptedProvider(lambda request, attempt: ProviderError(
+        ErrorKind.UNREACHABLE, "openai at http://127.0.0.1:1/v1: connection refused"))
+    gateway = LLMGateway(settings(max_concurrency=4, retry=FAST_RETRY.model_copy(update={"max_attempts_connection": 2})),
+                         MemoryLog(), {"openai": provider})
+    with pytest.raises(ProviderUnreachableError) as caught:
+        gateway.complete_many([ask(f"q{i}") for i in range(12)], CONTEXT)
+    assert str(caught.value) == ("LLM endpoint unreachable for openai:gpt-4o (role generator) after 2 attempts: "
+                                 "openai at http://127.0.0.1:1/v1: connection refused")
+    # Only the first requests went out (with max_concurrency=4 at once); the others were held, then not sent.
+    assert len(provider.calls) <= 4 * 2
+    assert Counter(r.status for r in caught.value.results)["not_sent"] >= 8

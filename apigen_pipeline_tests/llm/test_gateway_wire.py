@@ -1,5 +1,6 @@
 """The gateway through the real OpenAI and Anthropic SDKs against local wire servers (127.0.0.1 only)."""
 
+import json
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ import pytest
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, RetrySettings, RoleModels
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
 from apigen_pipeline.llm.request_log import RequestLog
-from apigen_pipeline.llm.types import ChatMessage, LLMRequest
+from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest
 from apigen_pipeline.testing.wire_servers import (
     AnthropicWireServer,
     FaultPlan,
@@ -187,6 +188,143 @@ def test_sigkill_mid_batch_resumes_without_resending_answers(tmp_path):
     logs = stderr_path.read_text()
     assert "LLM batch done" in logs
     assert leaked_anywhere(PLANTED_KEY, killed_warehouse, logs) == []
+
+
+# ---- an answer is an answer ---------------------------------------------------------------------------------
+
+class WeakModel:
+    """Answers every third task with prose instead of the JSON asked for (repairs included) until `fixed`."""
+
+    def __init__(self):
+        self.fixed = False
+
+    def __call__(self, body: dict, call_index: int) -> WireReply:
+        task = task_number(body)
+        if task % 3 == 0 and not self.fixed:
+            return WireReply.of_text(f"Sure! Task {task} is about cancelling an order.")
+        return WireReply.of_json({"instruction": f"task {task}", "priority": task})
+
+
+def task_number(body: dict) -> int:
+    first_user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    return int(first_user.removeprefix("Write task number ").rstrip("."))
+
+
+def schema_requests(count: int) -> list[LLMRequest]:
+    return [LLMRequest(role="generator", messages=[ChatMessage(role="user", content=f"Write task number {i}.")],
+                       response_schema=SCHEMA) for i in range(count)]
+
+
+def classified(results) -> list[tuple]:
+    return [(r.status, r.error_kind, r.error_message, r.attempts, r.repair_turns,
+             r.response.parsed if r.response else None) for r in results]
+
+
+def run_batch(warehouse: Warehouse, base_url: str, requests: list[LLMRequest], **gateway_options):
+    # A generous timeout: these tests count attempts, which a slow connect on a busy machine would add to.
+    settings = wire_settings("openai", base_url, max_concurrency=4, max_repair_turns=1,
+                             retry=RetrySettings(max_attempts_transient=1))
+    generator = settings.roles.generator.model_copy(update={"timeout_s": 30.0})
+    settings = settings.model_copy(update={"roles": settings.roles.model_copy(update={"generator": generator})})
+    with RequestLog(warehouse, background=False) as log:
+        return LLMGateway(settings, log, **gateway_options).complete_many(requests, CONTEXT)
+
+
+def test_a_reply_that_fails_validation_is_answered_and_replayed_without_a_request(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, PLANTED_KEY)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    requests = schema_requests(12)
+    model = WeakModel()
+    with OpenAIWireServer(model) as server:
+        first = run_batch(warehouse, server.base_url, requests)
+        sent_first = server.request_count
+        rows_after_first = log_rows(warehouse)
+        server.clear_records()
+
+        second = run_batch(warehouse, server.base_url, requests)
+        assert server.request_count == 0  # the identical re-run pays for nothing, invalid answers included
+        assert classified(second) == classified(first)
+        assert all(r.from_cache for r in second)
+        assert len(log_rows(warehouse)) == len(rows_after_first)  # and the log does not grow
+
+        model.fixed = True
+        third = run_batch(warehouse, server.base_url, requests, retry_failed=True)
+        resent = sorted(task_number(record.body) for record in server.requests)
+        server.clear_records()
+        fourth = run_batch(warehouse, server.base_url, requests)
+        assert server.request_count == 0
+
+    failed_tasks = [i for i, r in enumerate(first) if not r.ok]
+    assert failed_tasks == [0, 3, 6, 9]
+    assert {(r.error_kind, r.repair_turns, r.attempts) for r in first if not r.ok} == {(ErrorKind.INVALID_OUTPUT, 1, 2)}
+    assert sent_first == 12 + len(failed_tasks)  # each invalid one had its repair turn
+    # The log holds each key once, answered, with the validation outcome and the rejected replies.
+    assert Counter((row["status"], row["validation"]) for row in rows_after_first) == {
+        ("answered", "valid"): 8, ("answered", "invalid"): 4}
+    invalid_row = next(row for row in rows_after_first if row["validation"] == "invalid")
+    assert json.loads(invalid_row["response_json"])["text"].startswith("Sure! Task")
+    assert [turn["problem"] for turn in json.loads(invalid_row["repair_json"])] == [invalid_row["error_message"]]
+    # --retry-failed re-asks the failed keys only, once each; the new answers replace the invalid ones.
+    assert resent == failed_tasks
+    assert all(r.ok for r in third) and [r.from_cache for r in third] == [i not in failed_tasks for i in range(12)]
+    assert classified(fourth) == classified(third)
+    rows = log_rows(warehouse)
+    superseded = {row["supersedes"] for row in rows if row["supersedes"]}
+    assert superseded == {row["entry_id"] for row in rows if row["validation"] == "invalid"}
+
+
+def test_transport_failures_stay_unanswered_and_are_sent_again_next_run(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, PLANTED_KEY)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    requests = schema_requests(6)
+    broken = {1, 4}
+
+    def flaky(body: dict, call_index: int) -> WireReply:
+        task = task_number(body)
+        return WireReply.server_error() if task in broken else WireReply.of_json({"instruction": "x", "priority": task})
+
+    with OpenAIWireServer(flaky) as server:
+        first = run_batch(warehouse, server.base_url, requests)
+        server.clear_records()
+        broken.clear()
+        second = run_batch(warehouse, server.base_url, requests)
+        resent = sorted(task_number(record.body) for record in server.requests)
+    assert [(r.status, r.error_kind) for r in first if not r.ok] == [("failed", ErrorKind.TRANSIENT)] * 2
+    assert resent == [1, 4]
+    assert all(r.ok for r in second)
+
+
+# ---- a dead provider stops the batch ------------------------------------------------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_nothing_listening_stops_the_batch_with_one_line_naming_the_endpoint(tmp_path, monkeypatch, caplog):
+    from apigen_pipeline.llm.gateway import ProviderUnreachableError
+
+    monkeypatch.setenv(KEY_ENV, PLANTED_KEY)
+    base_url = f"http://127.0.0.1:{free_port()}/v1"
+    settings = wire_settings("openai", base_url, max_concurrency=4).model_copy(
+        update={"retry": RetrySettings(backoff_base_s=0.05, backoff_max_s=0.1)})
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    started = time.monotonic()
+    with RequestLog(warehouse, background=False) as log, pytest.raises(ProviderUnreachableError) as caught:
+        LLMGateway(settings, log).complete_many(wire_requests(20), CONTEXT)
+    elapsed = time.monotonic() - started
+    message = str(caught.value)
+    assert message == (f"LLM endpoint unreachable for openai:wire-test-model (role generator) after 3 attempts: "
+                       f"openai at {base_url}: connection refused (nothing listening?)")
+    assert caught.value.result.error_kind is ErrorKind.UNREACHABLE
+    statuses = Counter((r.status, r.error_kind) for r in caught.value.results)
+    assert statuses[("failed", ErrorKind.UNREACHABLE)] <= 4  # what was in flight; the rest is never sent
+    assert statuses[("not_sent", ErrorKind.ABORTED)] >= 16
+    assert elapsed < 10  # refused at once: three quick attempts, not the reply timeout
+    assert leaked_anywhere(PLANTED_KEY, warehouse, caplog.text, message) == []
 
 
 def llama_cpp_like(body: dict, call_index: int) -> WireReply:

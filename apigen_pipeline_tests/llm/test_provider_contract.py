@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,10 +17,12 @@ import jsonschema
 import openai
 import pytest
 
+from apigen_pipeline.llm import sdk_common
 from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.providers.anthropic_provider import AnthropicProvider
 from apigen_pipeline.llm.providers.base import Provider
 from apigen_pipeline.llm.providers.openai_provider import OpenAIProvider, chat_completion_params
+from apigen_pipeline.llm.sdk_common import endpoint_label
 from apigen_pipeline.llm.types import (
     ChatMessage,
     ErrorKind,
@@ -263,9 +267,10 @@ ERROR_CASES = {
                                   ErrorKind.RATE_LIMIT, 429, 30.0),
     "500": (WireReply.server_error, ErrorKind.TRANSIENT, 500, None),
     "529 overloaded": (WireReply.overloaded, ErrorKind.TRANSIENT, 529, None),
-    "401": (WireReply.unauthorized, ErrorKind.PERMANENT, 401, None),
-    "403": (lambda: WireReply.http_error(403, "forbidden"), ErrorKind.PERMANENT, 403, None),
-    "404 unknown model": (lambda: WireReply.model_not_found(MODEL), ErrorKind.PERMANENT, 404, None),
+    "401": (WireReply.unauthorized, ErrorKind.AUTH, 401, None),
+    "403": (lambda: WireReply.http_error(403, "forbidden"), ErrorKind.AUTH, 403, None),
+    "404 unknown model": (lambda: WireReply.model_not_found(MODEL), ErrorKind.UNKNOWN_MODEL, 404, None),
+    "404 wrong path": (lambda: WireReply.http_error(404, "Not Found"), ErrorKind.PERMANENT, 404, None),
     "400 context length": (WireReply.context_length_exceeded, ErrorKind.PERMANENT, 400, None),
     "400 other": (lambda: WireReply.http_error(400, "messages: must not be empty"), ErrorKind.PERMANENT, 400, None),
 }
@@ -288,6 +293,7 @@ def test_http_errors_are_classified(harness):
             return errors
 
         errors = asyncio.run(run())
+        base_url = server.base_url
     for case, (_, kind, status, retry_after) in ERROR_CASES.items():
         error = errors[case]
         assert (error.kind, error.status_code) == (kind, status), case
@@ -297,6 +303,9 @@ def test_http_errors_are_classified(harness):
             assert error.retry_after == pytest.approx(retry_after, abs=2.0), case
     assert "context length" in errors["400 context length"].message
     assert "unknown model" in errors["404 unknown model"].message
+    assert "is the base URL right?" in errors["404 wrong path"].message
+    for case in ("401", "404 unknown model", "404 wrong path"):  # about the endpoint: it is named
+        assert f" at {base_url}: " in errors[case].message, case
     assert server.request_count == len(ERROR_CASES)  # the provider never retries
 
 
@@ -316,21 +325,68 @@ def test_broken_bodies_are_transient(harness, fault):
     assert server.request_count == 1
 
 
-def test_timeout_is_transient(harness):
+def test_a_slow_reply_is_a_timeout(harness):
     with harness.server_type(lambda body, i: WireReply.of_text("late").delayed(3.0)) as server:
         started = time.monotonic()
         error = failure(harness.provider(server, timeout_s=0.3), user_request())
         elapsed = time.monotonic() - started
-    assert error.kind is ErrorKind.TRANSIENT
-    assert "timed out" in error.message
+    assert error.kind is ErrorKind.TIMEOUT
+    assert error.message == f"{harness.name}: request timed out (no reply within 0.3 s)"
     assert elapsed < 2.0
 
 
-def test_unreachable_server_is_transient(harness):
-    with harness.server_type() as server:
-        provider = harness.provider(server)
-    error = failure(provider, user_request())  # the server is gone
-    assert error.kind is ErrorKind.TRANSIENT
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_nothing_listening_is_a_refused_connection_naming_the_endpoint(harness, transport):
+    base_url = f"http://127.0.0.1:{free_port()}/v1"
+    provider = harness.provider_type(base_url=base_url, timeout_s=30.0, http_transport=transport)
+    started = time.monotonic()
+    error = failure(provider, user_request())
+    assert error.kind is ErrorKind.UNREACHABLE
+    assert error.message == f"{harness.name} at {base_url}: connection refused (nothing listening?)"
+    assert time.monotonic() - started < 2.0  # refused at once: not the 30 s reply timeout
+
+
+def test_an_unknown_host_is_a_dns_failure(harness):
+    # `.invalid` never resolves (RFC 2606): the resolver says so without asking the network.
+    error = failure(harness.provider_type(base_url="http://no-such-host.invalid:8000/v1", timeout_s=5.0),
+                    user_request())
+    assert error.kind is ErrorKind.UNREACHABLE
+    assert error.message.startswith(f"{harness.name} at http://no-such-host.invalid:8000/v1: DNS lookup failed")
+
+
+def test_a_server_that_never_accepts_is_unreachable_after_the_connect_timeout(harness, monkeypatch):
+    """A listening socket whose accept queue is full: connecting hangs, as with a black-holed address."""
+    monkeypatch.setattr(sdk_common, "CONNECT_TIMEOUT_S", 0.3)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        stuffing = [socket.socket() for _ in range(8)]
+        try:
+            for queued in stuffing:
+                queued.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    queued.connect(listener.getsockname())
+            base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+            started = time.monotonic()
+            error = failure(harness.provider_type(base_url=base_url, timeout_s=30.0), user_request())
+            elapsed = time.monotonic() - started
+        finally:
+            for queued in stuffing:
+                queued.close()
+    assert error.kind is ErrorKind.UNREACHABLE
+    assert error.message == f"{harness.name} at {base_url}: no connection within the connect timeout"
+    assert elapsed < 3.0  # the connect timeout, not the 30 s reply timeout
+
+
+def test_the_endpoint_label_never_shows_user_info_or_a_query():
+    assert endpoint_label("https://user:pw@llm.example:8443/v1?key=s3cret", "-") == "https://llm.example:8443/v1"
+    assert endpoint_label(None, "default OpenAI endpoint") == "default OpenAI endpoint"
 
 
 # ---- keys ------------------------------------------------------------------------------------------------
@@ -348,7 +404,7 @@ def test_key_is_sent_but_never_appears_in_errors(harness):
         for _ in range(3):
             provider_errors.append(failure(harness.provider(server), user_request()))
     assert [record.auth_matched for record in server.requests] == [True] * 4
-    assert [error.kind for error in provider_errors] == [ErrorKind.PERMANENT, ErrorKind.RATE_LIMIT,
+    assert [error.kind for error in provider_errors] == [ErrorKind.AUTH, ErrorKind.RATE_LIMIT,
                                                          ErrorKind.TRANSIENT]
     for error in provider_errors:
         assert PLANTED_KEY not in str(error)
@@ -357,19 +413,19 @@ def test_key_is_sent_but_never_appears_in_errors(harness):
     assert PLANTED_KEY not in repr(server.requests)
 
 
-def test_wrong_key_is_rejected_as_permanent(harness, monkeypatch):
+def test_wrong_key_is_an_auth_failure(harness, monkeypatch):
     monkeypatch.setenv(harness.key_env, "sk-wrong")
     with harness.server_type(deterministic_responder, expected_api_key=PLANTED_KEY) as server:
         error = failure(harness.provider(server), user_request())
-    assert error.kind is ErrorKind.PERMANENT and error.status_code == 401
+    assert error.kind is ErrorKind.AUTH and error.status_code == 401
 
 
-def test_default_endpoint_without_key_fails_permanently_without_sending(harness, monkeypatch):
+def test_default_endpoint_without_key_is_an_auth_failure_without_sending(harness, monkeypatch):
     monkeypatch.delenv(harness.key_env)
     provider = harness.provider_type(timeout_s=1.0)
     error = failure(provider, user_request())
-    assert error.kind is ErrorKind.PERMANENT
-    assert error.message == f"{harness.key_env} is not set"
+    assert error.kind is ErrorKind.AUTH
+    assert error.message == f"{harness.name}: {harness.key_env} is not set"
 
 
 def test_custom_endpoint_without_key_uses_a_placeholder(harness, monkeypatch):

@@ -31,12 +31,12 @@ def test_lookup_sees_appended_answers_before_and_after_ingestion(warehouse):
         log.append(record("k1", text="first"))
         log.append(record("k2", status="failed"))
         before = log.lookup_many(["k1", "k2", "k3"])
-        assert set(before) == {"k1"} and before["k1"].from_cache
-        assert before["k1"].response.text == "first"
+        assert set(before) == {"k1"} and before["k1"].result.from_cache
+        assert before["k1"].result.response.text == "first"
         assert log.flush() == 2
         after = log.lookup_many(["k1", "k2", "k3"])
-        assert set(after) == {"k1"} and after["k1"].response.text == "first"
-        assert after["k1"].cost_usd == pytest.approx(0.001)
+        assert set(after) == {"k1"} and after["k1"].result.response.text == "first"
+        assert after["k1"].result.cost_usd == pytest.approx(0.001)
 
 
 def test_failed_rows_are_kept_but_are_not_cache_hits(warehouse):
@@ -80,7 +80,7 @@ def test_orphan_spool_of_a_dead_process_is_recovered_at_start(warehouse):
     spool.abandon()  # the process died: its lock is gone, its spool stays
     assert spool.path.exists()
     with RequestLog(warehouse, background=False) as second:
-        assert second.lookup_many(["k1"])["k1"].response.text == "from the dead"
+        assert second.lookup_many(["k1"])["k1"].result.response.text == "from the dead"
         assert len(second.rows()) == 2
     assert not spool.path.exists()
 
@@ -164,3 +164,33 @@ def test_entry_ids_are_unique_hex_and_a_forked_child_draws_its_own():
     # Same counter position after the fork, so only a fresh per-process tag keeps them apart.
     assert {entry_id[:16] for entry_id in child_ids}.isdisjoint({entry_id[:16] for entry_id in ids})
     assert len(set(child_ids)) == 3
+
+
+def invalid(key: str, **extra) -> LogRecord:
+    return record(key, validation="invalid", error_message="the reply contains no valid JSON object", **extra)
+
+
+def test_an_invalid_answer_is_final_until_an_explicit_reask_supersedes_it(warehouse):
+    first = invalid("k1", text="prose")
+    with RequestLog(warehouse, background=False) as log:
+        log.append(first)
+        (stored,) = log.lookup_many(["k1"]).values()
+        assert not stored.valid and stored.entry_id == first.entry_id
+        assert (stored.result.status, stored.result.error_kind) == ("failed", "invalid_output")
+        log.flush()
+        assert log.lookup_many(["k1"])["k1"] == stored
+        # A second answer without `supersedes` (another process answered the same key) is not stored.
+        log.append(record("k1", text="late duplicate"))
+        log.flush()
+        assert log.lookup_many(["k1"])["k1"].entry_id == first.entry_id
+        reask = record("k1", text="fixed", validation="valid", supersedes=first.entry_id)
+        log.append(reask)
+        assert log.lookup_many(["k1"])["k1"].result.response.text == "fixed"  # before ingestion ...
+        log.flush()
+        head = log.lookup_many(["k1"])["k1"]  # ... and after: one query finds the newest of the chain
+        assert head.entry_id == reask.entry_id and head.valid
+        log.append(record("k1", text="second re-ask of the same answer", supersedes=first.entry_id))
+        log.flush()
+        assert log.lookup_many(["k1"])["k1"].entry_id == reask.entry_id
+        assert [(row["validation"], row["supersedes"]) for row in log.rows()] == [
+            ("invalid", None), ("valid", first.entry_id)]

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from apigen_pipeline.warehouse import Warehouse, content_hash
+from apigen_pipeline.warehouse import Warehouse
 from apigen_pipeline.warehouse.storage import StorageSettings, close_shared_lakes
+from apigen_pipeline_tests.partition_content import partition_hashes
+from apigen_pipeline_tests.partition_content import partitioned_tables as all_partitioned_tables
 from apigen_pipeline_tests.scaleout.cluster import BUCKET, Cluster, free_port, port_open, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -33,8 +35,6 @@ KILL_BATCH = "2026-01-02"
 CONTEXTS = int(os.environ.get("APIGEN_SCALEOUT_CONTEXTS", "4"))
 KILL_CONTEXTS = 24  # a Phase-1 step long enough (seconds) to be caught mid-flight
 KILL_STEP = "phase1_blueprints"
-# Which-run columns, plus the request log's per-attempt bookkeeping (ids, clock times, latencies).
-VOLATILE = {"llm_requests": ["entry_id", "created_at", "latency_s"]}
 REPORT: dict[str, object] = {}
 
 
@@ -127,23 +127,7 @@ ORDER_DEPENDENT_TABLES: set[str] = set()  # generation_report now waits for ever
 
 
 def partitioned_tables(warehouse: Warehouse) -> list[str]:
-    with warehouse.connect() as con:
-        rows = con.execute("SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
-                           "AND column_name IN ('domain', 'batch') GROUP BY table_name HAVING count(*) = 2 "
-                           "ORDER BY table_name").fetchall()
-    return [row[0] for row in rows if row[0] not in ORDER_DEPENDENT_TABLES]
-
-
-def partition_hashes(warehouse: Warehouse, domain: str, batch: str, tables: list[str]) -> dict[str, tuple[int, str]]:
-    hashes = {}
-    for table in tables:
-        frame = warehouse.read_partition(table, domain, batch).drop(columns=VOLATILE.get(table, []))
-        # Sums of floats (costs) depend on the order rows are scanned in, which differs between a
-        # file and Parquet on S3: compare them to 9 decimals, everything else exactly.
-        floats = frame.select_dtypes("float").columns
-        frame[floats] = frame[floats].round(9)
-        hashes[table] = (len(frame), content_hash(frame))
-    return hashes
+    return [table for table in all_partitioned_tables(warehouse) if table not in ORDER_DEPENDENT_TABLES]
 
 
 def column_differences(left: Warehouse, right: Warehouse, table: str, domain: str, batch: str) -> dict:

@@ -1,7 +1,8 @@
 """The LLM resource: a gateway bound to one partition, with the durable request log in the warehouse.
 
-The request log is opened for the duration of an asset's LLM work only; the warehouse connection
-itself is never held while waiting on a model (the log spools to disk and ingests in short bursts).
+The request log is opened for the duration of an asset's LLM work only, under the partition lease
+(one run at a time does a partition's LLM work; see `llm/lease.py`); the warehouse connection itself is
+never held while waiting on a model (the log spools to disk and ingests in short bursts).
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.defs.shared.policies import non_retryable
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.llm.config import LLMSettings
-from apigen_pipeline.llm.gateway import CallContext, LLMGateway, PermanentProviderError
-from apigen_pipeline.llm.request_log import RequestLog
-from apigen_pipeline.llm.secrets import SecretScrubber
+from apigen_pipeline.llm.gateway import (
+    CallContext,
+    FailureRateExceededError,
+    LLMGateway,
+    PermanentProviderError,
+)
+from apigen_pipeline.llm.session import partition_gateway
 from apigen_pipeline.llm.types import LLMRequest, LLMResult
 from apigen_pipeline.paths import spool_dir
 from apigen_pipeline.percentile import percentile
@@ -38,28 +43,34 @@ class BoundClient:
         try:
             return self.gateway.complete_many(requests, self.call_context)
         except PermanentProviderError as error:
-            # Auth, unknown model, context too long: every request would fail the same way.
-            raise non_retryable(f"LLM provider refused permanently: {error}",
-                                {"error_kind": str(error.result.error_kind), "model": error.result.model}) from error
+            # Dead endpoint, auth, unknown model, context too long: every request would fail the same way.
+            raise non_retryable(str(error), {"error_kind": str(error.result.error_kind),
+                                             "model": error.result.model}) from error
+        except FailureRateExceededError as error:
+            raise dg.Failure(description=str(error), allow_retries=error.retryable) from error
 
 
 class LLMResource(dg.ConfigurableResource):
-    """Where request spools live (default: $APIGEN_HOME/request_spool). Models come from the pipeline config."""
+    """Where request spools live (default: $APIGEN_HOME/request_spool). Models come from the pipeline config.
+
+    `retry_failed` re-asks the requests whose stored answer failed validation (`apigen run --retry-failed`;
+    in the UI, this resource's config in the launchpad); otherwise a stored answer, valid or not, is replayed.
+    `lease_ttl_s`: how long a crashed run's hold on a partition's LLM work lasts (less on the same machine).
+    """
 
     spool_directory: str | None = None
+    retry_failed: bool = False
+    lease_ttl_s: float = 60.0
 
     @contextmanager
     def bind(self, settings: LLMSettings, warehouse: Warehouse, call_context: CallContext,
              simulated: SimulatedBackend) -> Iterator[BoundClient]:
         """A client for one asset's LLM work; `simulated` plays the roles wherever `settings` route to it."""
-        scrubber = SecretScrubber.from_env(settings.api_key_env_names())
-        log = RequestLog(warehouse, spool_dir=self.spool_directory or spool_dir(warehouse.path.parent),
-                         scrub=scrubber).open()
-        try:
-            gateway = LLMGateway(settings, log, provider_factories={"simulated": simulated.provider})
+        with partition_gateway(settings, warehouse, call_context, retry_failed=self.retry_failed,
+                               spool_dir=self.spool_directory or spool_dir(warehouse.path.parent),
+                               lease_ttl_s=self.lease_ttl_s,
+                               provider_factories={"simulated": simulated.provider}) as gateway:
             yield BoundClient(gateway, call_context)
-        finally:
-            log.close()
 
 
 def simulated_backend(config: PipelineConfig, domain: str, environment: Environment,

@@ -20,7 +20,9 @@ from apigen_pipeline.llm.sdk_common import (
     HttpTransport,
     classify_sdk_error,
     detail_scrubber,
+    endpoint_label,
     sdk_http_client,
+    sdk_timeout,
 )
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse, ToolCallData, Usage
 
@@ -204,16 +206,20 @@ class AnthropicProvider:
         self._sdk = importlib.import_module("anthropic")
         self._client: anthropic.AsyncAnthropic | None = None
         self.http_transport: HttpTransport | None = None  # what is in use; None without a client
+        self.timeout_s = timeout_s
         if api_key is not None:
             http_client, self.http_transport = sdk_http_client(self._sdk, http_transport, max_connections)
             # The key is passed explicitly so the SDK never goes looking for profiles or other credentials.
             self._client = self._sdk.AsyncAnthropic(
-                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0, http_client=http_client
+                api_key=api_key, base_url=base_url, timeout=sdk_timeout(self._sdk, timeout_s), max_retries=0,
+                http_client=http_client
             )
+        self.endpoint = endpoint_label(str(self._client.base_url) if self._client else custom_endpoint,
+                                       "default Anthropic endpoint")
 
     async def send(self, request: LLMRequest, model: str) -> LLMResponse:
         if self._client is None:
-            raise ProviderError(ErrorKind.PERMANENT, f"{self._api_key_env} is not set")
+            raise ProviderError(ErrorKind.AUTH, f"{self.name}: {self._api_key_env} is not set")
         params, wrapped = messages_create_params(request, model)
         schema_tool = request.response_schema_name if request.response_schema is not None else None
         try:
@@ -229,4 +235,5 @@ class AnthropicProvider:
             await self._client.close()
 
     def _classify(self, exc: Exception) -> ProviderError:
-        return classify_sdk_error(self.name, self._sdk, self._sdk.AnthropicError, exc, self._scrub, "message")
+        return classify_sdk_error(self.name, self._sdk, self._sdk.AnthropicError, exc, self._scrub, "message",
+                                  endpoint=self.endpoint, timeout_s=self.timeout_s)

@@ -24,8 +24,10 @@ from apigen_pipeline.llm.sdk_common import (
     HttpTransport,
     classify_sdk_error,
     detail_scrubber,
+    endpoint_label,
     error_detail_from_body,
     sdk_http_client,
+    sdk_timeout,
 )
 from apigen_pipeline.llm.tool_call_modes import ToolCallMode, from_json_mode, json_mode_applies, to_json_mode
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse, ToolCallData, Usage
@@ -210,17 +212,19 @@ class OpenAIProvider:
         self.capabilities = capabilities if capabilities is not None else EndpointCapabilities()
         self._client: openai.AsyncOpenAI | None = None
         self.http_transport: HttpTransport | None = None  # what is in use; None without a client
+        self.timeout_s = timeout_s
         if api_key is not None:
             http_client, self.http_transport = sdk_http_client(openai, http_transport, max_connections)
             self._client = openai.AsyncOpenAI(
-                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0, http_client=http_client
+                api_key=api_key, base_url=base_url, timeout=sdk_timeout(openai, timeout_s), max_retries=0,
+                http_client=http_client
             )
         self.endpoint = str(self._client.base_url) if self._client else DEFAULT_ENDPOINT_LABEL
         self._detection_lock = asyncio.Lock()
 
     async def send(self, request: LLMRequest, model: str) -> LLMResponse:
         if self._client is None:
-            raise ProviderError(ErrorKind.PERMANENT, f"{self._api_key_env} is not set")
+            raise ProviderError(ErrorKind.AUTH, f"{self.name}: {self._api_key_env} is not set")
         try:
             wire_request = to_json_mode(request) if self.tool_call_mode == "json" else request
         except ValueError as exc:
@@ -298,4 +302,6 @@ class OpenAIProvider:
     # ---- errors ----
 
     def _classify(self, exc: Exception) -> ProviderError:
-        return classify_sdk_error(self.name, openai, openai.OpenAIError, exc, self._scrub, "completion")
+        return classify_sdk_error(self.name, openai, openai.OpenAIError, exc, self._scrub, "completion",
+                                  endpoint=endpoint_label(self.endpoint, DEFAULT_ENDPOINT_LABEL),
+                                  timeout_s=self.timeout_s)

@@ -1,0 +1,68 @@
+"""The LLM resource turns a batch that must stop into one `dg.Failure` line: never retried when every
+request would fail the same way (dead endpoint, auth, unknown model), retried when the failures pass."""
+
+import dagster as dg
+import pytest
+
+from apigen_pipeline.defs.shared.llm_resource import BoundClient, LLMResource
+from apigen_pipeline.llm.config import LLMSettings, RetrySettings
+from apigen_pipeline.llm.errors import ProviderError
+from apigen_pipeline.llm.gateway import CallContext, LLMGateway
+from apigen_pipeline.llm.request_log import RequestLog
+from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse
+from apigen_pipeline.warehouse import Warehouse
+
+CONTEXT = CallContext(domain="retail", batch="2026-01-01", run_id="r1", asset="blueprints")
+SETTINGS = LLMSettings(backend_override="openai:gpt-4o", failure_rate_min_requests=4, max_concurrency=1,
+                       retry=RetrySettings(max_attempts_transient=1, max_attempts_connection=1))
+
+
+class Failing:
+    name = "openai"
+
+    def __init__(self, kind: ErrorKind, message: str):
+        self.error = ProviderError(kind, message)
+
+    async def send(self, request: LLMRequest, model: str) -> LLMResponse:
+        raise self.error
+
+    async def aclose(self) -> None:
+        return None
+
+
+def requests(count: int) -> list[LLMRequest]:
+    return [LLMRequest(role="generator", messages=[ChatMessage(role="user", content=f"q{i}")]) for i in range(count)]
+
+
+@pytest.mark.parametrize(("kind", "message", "expected"), [
+    (ErrorKind.UNREACHABLE, "openai at http://127.0.0.1:9/v1: connection refused (nothing listening?)",
+     "LLM endpoint unreachable for openai:gpt-4o (role generator) after 1 attempts: "
+     "openai at http://127.0.0.1:9/v1: connection refused (nothing listening?)"),
+    (ErrorKind.UNKNOWN_MODEL, "openai at https://api.example/v1: unknown model (HTTP 404): no gpt-4o here",
+     "permanent error (unknown_model) from openai:gpt-4o for role generator: "
+     "openai at https://api.example/v1: unknown model (HTTP 404): no gpt-4o here"),
+])
+def test_a_batch_every_request_would_fail_becomes_one_non_retryable_failure(tmp_path, kind, message, expected):
+    with RequestLog(Warehouse(tmp_path / "w.duckdb"), background=False) as log:
+        client = BoundClient(LLMGateway(SETTINGS, log, {"openai": Failing(kind, message)}), CONTEXT)
+        with pytest.raises(dg.Failure) as caught:
+            client.complete_many(requests(3))
+    assert caught.value.description == expected and "\n" not in expected
+    assert caught.value.allow_retries is False
+
+
+def test_an_early_stop_on_passing_failures_is_a_retryable_failure_naming_rate_and_reasons(tmp_path):
+    with RequestLog(Warehouse(tmp_path / "w.duckdb"), background=False) as log:
+        client = BoundClient(LLMGateway(SETTINGS, log, {"openai": Failing(ErrorKind.TRANSIENT, "openai: HTTP 503")}),
+                             CONTEXT)
+        with pytest.raises(dg.Failure) as caught:
+            client.complete_many(requests(10))
+    assert caught.value.description.startswith("LLM batch stopped early: failure rate 100% (4 of 4 sent requests)")
+    assert caught.value.description.endswith("top reasons: transient x4: openai: HTTP 503")
+    assert caught.value.allow_retries is True
+
+
+def test_retry_failed_is_resource_config_the_launchpad_shows():
+    fields = LLMResource.to_config_schema().as_field().config_type.fields
+    assert {"retry_failed", "lease_ttl_s"} <= set(fields)
+    assert LLMResource().retry_failed is False

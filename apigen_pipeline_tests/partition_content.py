@@ -1,0 +1,33 @@
+"""What a partition holds, comparable across warehouses: a (row count, content hash) per partitioned table.
+
+Two warehouses that ran the same partition (a lake and a local file, two concurrent runs and a single
+one) must hold the same rows, apart from which run wrote them and when.
+"""
+
+from __future__ import annotations
+
+from apigen_pipeline.warehouse import Warehouse, content_hash
+
+# Which-run columns, plus the request log's per-attempt bookkeeping (ids, clock times, latencies).
+VOLATILE = {"llm_requests": ["entry_id", "created_at", "latency_s"]}
+
+
+def partitioned_tables(warehouse: Warehouse) -> list[str]:
+    """Every table with domain and batch columns."""
+    with warehouse.connect() as con:
+        rows = con.execute("SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                           "AND column_name IN ('domain', 'batch') GROUP BY table_name HAVING count(*) = 2 "
+                           "ORDER BY table_name").fetchall()
+    return [row[0] for row in rows]
+
+
+def partition_hashes(warehouse: Warehouse, domain: str, batch: str, tables: list[str]) -> dict[str, tuple[int, str]]:
+    hashes = {}
+    for table in tables:
+        frame = warehouse.read_partition(table, domain, batch).drop(columns=VOLATILE.get(table, []))
+        # Sums of floats (costs) depend on the order rows are scanned in, which differs between a
+        # file and Parquet on S3 or between ingestion orders: compare them to 9 decimals, the rest exactly.
+        floats = frame.select_dtypes("float").columns
+        frame[floats] = frame[floats].round(9)
+        hashes[table] = (len(frame), content_hash(frame))
+    return hashes
