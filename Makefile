@@ -20,7 +20,7 @@ test: setup                     ## the whole suite, slow end-to-end tests includ
 	bash scripts/install_browser.sh
 	bash scripts/install_services.sh
 	$(VENV)/bin/ruff check apigen_pipeline apigen_pipeline_tests bench
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile
 
 test-fast: setup                ## fast tests only
 	$(VENV)/bin/pytest -q -m "not slow"
