@@ -47,8 +47,12 @@ def cache_rule_for(provider: str, model: str) -> CacheRule | None:
     if provider == "openai":
         return OPENAI_RULE
     if provider == "anthropic":
-        return ANTHROPIC_HAIKU_RULE if "haiku" in model else ANTHROPIC_RULE
+        return anthropic_rule(model)
     return None
+
+
+def anthropic_rule(model: str) -> CacheRule:
+    return ANTHROPIC_HAIKU_RULE if "haiku" in model else ANTHROPIC_RULE
 
 
 @dataclass(frozen=True)
