@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from apigen_pipeline.llm.tokens import json_text, message_tokens, schema_tokens, tool_tokens
-from apigen_pipeline.llm.types import ChatMessage, LLMRequest
+from apigen_pipeline.llm.types import ChatMessage, LLMRequest, ToolSchema
 
 ANTHROPIC_MAX_BREAKPOINTS = 4  # Anthropic rejects more cache_control blocks; the provider keeps the last four
 
@@ -107,7 +107,7 @@ def request_blocks(request: LLMRequest, provider: str) -> list[PromptBlock]:
     """
     anthropic = provider == "anthropic"
     marks_tools = anthropic and any(message.cacheable for message in request.messages)
-    blocks = [PromptBlock(tool.model_dump_json(), tool_tokens(tool)) for tool in request.tools]
+    blocks = [PromptBlock(_tool_content(tool), tool_tokens(tool)) for tool in request.tools]
     if request.response_schema is not None:
         blocks.append(PromptBlock(json_text(request.response_schema), schema_tokens(request.response_schema)))
     if marks_tools and blocks:
@@ -124,4 +124,23 @@ def keep_last_breakpoints(blocks: list[PromptBlock], limit: int) -> list[PromptB
 
 
 def _message_content(message: ChatMessage) -> str:
-    return message.model_dump_json(exclude={"cacheable"})
+    """What makes two messages the same prompt text (serialising whole messages would cost more than the rest)."""
+    calls = json_text([[call.id, call.name, call.arguments] for call in message.tool_calls]) if message.tool_calls else ""
+    return "\x00".join((message.role, message.content or "", calls, message.tool_call_id or "", message.name or ""))
+
+
+# Requests share the ToolSchema objects built once per environment: their JSON is kept by identity, holding
+# the object so an id is never reused while kept (tool schemas are treated as immutable, as in `tokens`).
+_TOOL_JSON: dict[int, tuple[ToolSchema, str]] = {}
+_TOOL_JSON_LIMIT = 4096
+
+
+def _tool_content(tool: ToolSchema) -> str:
+    kept = _TOOL_JSON.get(id(tool))
+    if kept is not None and kept[0] is tool:
+        return kept[1]
+    if len(_TOOL_JSON) >= _TOOL_JSON_LIMIT:
+        _TOOL_JSON.clear()
+    content = tool.model_dump_json()
+    _TOOL_JSON[id(tool)] = (tool, content)
+    return content
