@@ -45,6 +45,7 @@ def failed(project, succeeded):
 def test_a_successful_run_prints_its_funnel(succeeded):
     assert f"partition mockshop|{BATCH}: SUCCESS" in succeeded.stdout
     assert f"  mockshop|{BATCH}: 2 contexts -> " in succeeded.stdout
+    assert "; per verified trajectory $0.0000 (projected $" in succeeded.stdout
     assert succeeded.stderr_lines == []
 
 

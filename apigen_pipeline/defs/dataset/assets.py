@@ -181,6 +181,8 @@ def report_metadata(report: GenerationReport) -> dict[str, object]:
                  "projected_cost_per_verified_trajectory"):
         value = getattr(report, name)
         metadata[name] = round(value, 6) if value is not None else float("nan")
+    hit_rate = report.usage.prompt_cache_hit_rate
+    metadata["prompt_cache_hit_rate"] = hit_rate if hit_rate is not None else float("nan")
     return metadata
 
 
