@@ -108,6 +108,8 @@ def main() -> None:
     hit_rate = sum(int(r["cached_input_tokens"] or 0) for r in generation) / max(1, sum(int(r["input_tokens"])
                                                                                     for r in generation))
     before, after = sum(before_by.values()), sum(after_by.values())
+    steps = [("evaluation off", sum(price(r, config, cached=False, via_batch=False) for r in generation)),
+             ("+ cache rule", recomputed)]
 
     print(f"\n{len(rows)} requests, {verified} verified trajectories ({', '.join(args.domains)} | {args.batch}); "
           f"simulated projections on the configured models, not model measurements")
@@ -117,6 +119,8 @@ def main() -> None:
     print(f"{'total':<20} {before:>10.4f} {after:>10.4f}")
     print(f"prompt-cache hit rate (generation, by the providers' prefix rule): {hit_rate:.1%} of input tokens")
     print(f"batch roles: {', '.join(args.batch_roles) or 'none'}")
+    print("step by step, $ per verified trajectory: "
+          + ", ".join(f"{name} ${total / verified:.4f}" for name, total in [*steps, ("+ batch discount", after)]))
     print(f"$ per verified trajectory: before ${before / verified:.4f} (no caching, no batch, evaluation on), "
           f"after ${after / verified:.4f} (cache rule, batch discount, evaluation off)")
     ratio = after / before

@@ -642,10 +642,9 @@ class LLMGateway:
             if rule is None:
                 return usage
             cache = self._projection_caches[(projection.provider, projection.model)] = PrefixCache(rule)
-        use = cache.use(request_blocks(sent, projection.provider))
-        cached = min(use.read_tokens, usage.input_tokens)
-        return usage.model_copy(update={"cached_input_tokens": cached,
-                                        "cache_write_input_tokens": min(use.write_tokens, usage.input_tokens - cached)})
+        use = cache.use(request_blocks(sent, projection.provider)).within(usage.input_tokens)
+        return usage.model_copy(update={"cached_input_tokens": use.read_tokens,
+                                        "cache_write_input_tokens": use.write_tokens})
 
     def _costs(self, route: Route, usage: Usage) -> tuple[float | None, float | None]:
         """(cost, projected cost): simulated calls cost nothing and project onto their target's prices."""
@@ -679,7 +678,8 @@ class LLMGateway:
             error_kind=result.error_kind.value if result.error_kind else None,
             error_message=result.error_message, attempts=result.attempts, repair_turns=result.repair_turns,
             input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
-            cache_write_input_tokens=usage.cache_write_input_tokens, output_tokens=usage.output_tokens, cost_usd=cost, projected_cost_usd=projected,
+            cache_write_input_tokens=usage.cache_write_input_tokens, output_tokens=usage.output_tokens,
+            cost_usd=cost, projected_cost_usd=projected,
             latency_s=result.latency_s, domain=context.domain, batch=context.batch, run_id=context.run_id,
             asset=context.asset, prompt_version=request.prompt_version,
             settings_fingerprint=self._fingerprint, created_at=now_utc()))

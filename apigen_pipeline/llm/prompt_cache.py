@@ -67,6 +67,11 @@ class CacheUse:
     read_tokens: int = 0   # served from the cache
     write_tokens: int = 0  # written to the cache (Anthropic bills these above the input price)
 
+    def within(self, input_tokens: int) -> CacheUse:
+        """Capped by the prompt's whole count (block estimates and a provider's count may differ a little)."""
+        read = min(self.read_tokens, input_tokens)
+        return CacheUse(read_tokens=read, write_tokens=min(self.write_tokens, input_tokens - read))
+
 
 class PrefixCache:
     """The prefixes one model has seen. Thread-safe: the wire servers answer concurrently."""
@@ -114,10 +119,10 @@ def request_blocks(request: LLMRequest, provider: str) -> list[PromptBlock]:
         blocks[-1] = PromptBlock(blocks[-1].content, blocks[-1].tokens, breakpoint=True)
     blocks += [PromptBlock(_message_content(message), message_tokens(message), anthropic and message.cacheable)
                for message in request.messages]
-    return keep_last_breakpoints(blocks, ANTHROPIC_MAX_BREAKPOINTS) if anthropic else blocks
+    return _keep_last_breakpoints(blocks, ANTHROPIC_MAX_BREAKPOINTS) if anthropic else blocks
 
 
-def keep_last_breakpoints(blocks: list[PromptBlock], limit: int) -> list[PromptBlock]:
+def _keep_last_breakpoints(blocks: list[PromptBlock], limit: int) -> list[PromptBlock]:
     marked = [index for index, block in enumerate(blocks) if block.breakpoint]
     dropped = set(marked[: max(0, len(marked) - limit)])
     return [PromptBlock(b.content, b.tokens, False) if i in dropped else b for i, b in enumerate(blocks)]

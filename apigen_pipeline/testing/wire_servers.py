@@ -624,9 +624,8 @@ class WireServer:
             cache = self._prompt_caches.get(model)
             if cache is None:
                 cache = self._prompt_caches[model] = PrefixCache(self.cache_rule(model))
-        use = cache.use(self.prompt_blocks(body))
-        read = min(use.read_tokens, usage.input_tokens)
-        return WireUsage(usage.input_tokens, usage.output_tokens, read, min(use.write_tokens, usage.input_tokens - read))
+        use = cache.use(self.prompt_blocks(body)).within(usage.input_tokens)
+        return WireUsage(usage.input_tokens, usage.output_tokens, use.read_tokens, use.write_tokens)
 
     def cache_rule(self, model: str) -> CacheRule:
         raise NotImplementedError
