@@ -260,8 +260,8 @@ def test_the_servers_prompt_cache_hits_are_stored_per_request_and_priced(wire_ru
     # domain, whose agent prompt is shorter than that minimum): most of its prompt tokens come from the cache.
     assert hit_rate["generator"] > 0.3, hit_rate
     assert (log["cached_input_tokens"] <= log["input_tokens"]).all()  # a re-sent body (best-of-N) may hit whole
-    anthropic = log[log["provider"] == "anthropic"]
-    assert (anthropic["cached_input_tokens"] + anthropic["cache_write_input_tokens"]).sum() > 0
+    # The mock domain's judge prompts stay below Anthropic's minimum before the breakpoint (see
+    # llm/test_prompt_cache_wire.py for Anthropic's reads and writes); OpenAI never bills a write.
     assert (log[log["provider"] == "openai"]["cache_write_input_tokens"] == 0).all()
     assert not log["via_batch"].any()
 
