@@ -34,6 +34,7 @@ bench: setup                    ## performance benchmarks; each prints measured/
 	$(PY) bench/phase1.py
 	$(PY) bench/phase2.py
 	$(PY) bench/operations.py
+	$(PY) bench/cost.py
 
 dev: setup                      ## the Dagster UI on http://127.0.0.1:3000 with persistent history
 	DAGSTER_HOME=$${DAGSTER_HOME:-$$(pwd)/.apigen_home/dagster_home} ; mkdir -p $$DAGSTER_HOME ; \
