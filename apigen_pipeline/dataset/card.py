@@ -30,6 +30,8 @@ class DatasetCardInfo(FrozenModel):
     projected_cost_usd: float = 0.0                 # what the configured real models would have cost
     input_tokens: int = 0
     output_tokens: int = 0
+    # role -> {"requests", "p50", "p95"}: input tokens per request, from the request log.
+    prompt_tokens_by_role: dict[str, dict[str, float]] = Field(default_factory=dict)
     dataset_name: str = "apigen-mt-synthetic"
 
 
@@ -65,6 +67,7 @@ def dataset_card(domain: str, batch: str, lineage: Sequence[Mapping[str, Any]], 
                  "input_tokens": info.input_tokens, "output_tokens": info.output_tokens,
                  "usd_per_row": round(info.cost_usd / rows, 6) if rows else None,
                  "projected_usd_per_row": round(info.projected_cost_usd / rows, 6) if rows else None},
+        "prompt_tokens_by_role": dict(sorted(info.prompt_tokens_by_role.items())),
         "formats": {"apigen_mt": "ShareGPT rows: conversations, system, tools",
                     "openai": "chat fine-tuning examples: messages, tools"},
     }
@@ -111,6 +114,11 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         f"- spent: ${card['cost']['usd']:.4f} ({card['cost']['input_tokens']} input, "
         f"{card['cost']['output_tokens']} output tokens)",
         f"- projected on the configured models: ${card['cost']['projected_usd']:.4f}",
+        "",
+        "## Prompt tokens per role", "", "Input tokens per request (the request log).", "",
+        "| role | requests | p50 | p95 |", "|---|---:|---:|---:|",
+        *(f"| {role} | {tokens['requests']:.0f} | {tokens['p50']:.0f} | {tokens['p95']:.0f} |"
+          for role, tokens in card["prompt_tokens_by_role"].items()),
         "",
         "## Formats", "",
         *(f"- `{name}`: {text}" for name, text in card["formats"].items()),

@@ -11,8 +11,8 @@ from apigen_pipeline.phase1.prompts import (
     judge_requests,
     load_template,
     tagged_json,
-    tool_signature,
     tagged_text,
+    tool_signature,
 )
 from apigen_pipeline_tests.phase1.helpers import mock_contexts, mock_environment
 

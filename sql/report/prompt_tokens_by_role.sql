@@ -1,0 +1,11 @@
+-- Input tokens per request of each role in a partition (every request sent, answered or failed; a request
+-- not sent never reached a model): how many, the median and the 95th percentile.
+SELECT
+    role,
+    count(*) AS requests,
+    quantile_cont(input_tokens, 0.5) AS p50,
+    quantile_cont(input_tokens, 0.95) AS p95
+FROM llm_requests
+WHERE domain = ? AND batch = ? AND status <> 'not_sent'
+GROUP BY role
+ORDER BY role;
