@@ -177,7 +177,10 @@ def fitting_generator_request(context: TaskContext, environment: Environment, ve
                               context_json: str | None = None) -> tuple[LLMRequest, str]:
     """The generator request whose prompt fits `room` tokens (None: no limit known), shrinking the context
     (`shrunk_contexts`) as far as needed; with the context JSON it carries, for the next round to start from.
-    If even the smallest does not fit, that one is returned (the gateway refuses it, naming the numbers)."""
+    If even the smallest does not fit, that one is returned (the gateway refuses it, naming the numbers).
+    A revision (`feedback`) fixes its own blueprint: the examples served the first draft and are left out."""
+    if feedback is not None:
+        context = context.model_copy(update={"examples": []})
     context_json = context_json or dumps(generator_context(context))
     request = generator_request(context, environment, version, round_index, previous, feedback, temperature,
                                 max_tokens, context_json)

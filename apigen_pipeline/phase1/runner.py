@@ -47,7 +47,9 @@ class _ContextState:
     context: TaskContext
     previous: dict[str, Any] | None = None  # the last blueprint as written, shown to the revision
     plan: str | None = None
-    context_json: str | None = None  # rendered once, reused by every round's request
+    # The context as the generator sees it, rendered once for the first draft (False) and once for revisions
+    # (True), and reused by every round's request.
+    rendered: dict[bool, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -145,9 +147,10 @@ def _generate_and_validate(active: list[_ContextState], round_index: int, enviro
     room = prompt_room(client.context_window("generator"), config.max_tokens)
     requests = []
     for state in active:
-        request, state.context_json = fitting_generator_request(
+        revising = state.plan is not None
+        request, state.rendered[revising] = fitting_generator_request(
             state.context, environment, config.prompts.generator, round_index, state.previous, state.plan,
-            config.generator_temperature, config.max_tokens, room, state.context_json)
+            config.generator_temperature, config.max_tokens, room, state.rendered.get(revising))
         requests.append(request)
     results = client.complete_many(requests)
     drafts = []

@@ -124,3 +124,15 @@ def test_a_small_window_shrinks_the_generator_context_examples_first_then_record
     assert seen["examples"] == [] and estimate_request_tokens(fewer_records) <= no_examples - 300
     assert context.domain_data.user_id in kept["users"]
     assert 0 < sum(len(rows) for rows in kept.values()) < sum(len(rows) for rows in context.domain_data.records.values())
+
+
+def test_a_revision_leaves_the_examples_out(retail):
+    environment, contexts = retail
+    context = contexts[0]
+    first, _ = fitting_generator_request(context, environment, "v2", 0, None, None, 0.7, 512, None)
+    revision, _ = fitting_generator_request(context, environment, "v2", 1, {"instruction": "old"}, "fix it", 0.7,
+                                            512, None)
+    assert len(tagged_json(first.messages[1].content, "context")["examples"]) == 3
+    seen = tagged_json(revision.messages[1].content, "context")
+    assert seen["examples"] == [] and seen["domain_data"] == context.domain_data.model_dump(mode="json")
+    assert tagged_text(revision.messages[1].content, "feedback") == "fix it"
