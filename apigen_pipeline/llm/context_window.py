@@ -47,7 +47,7 @@ def _served_model(listing: Mapping[str, Any], model: str) -> Mapping[str, Any] |
 
 
 def _get_json(client: httpx.Client, url: str) -> Mapping[str, Any] | None:
-    """The JSON object at `url`, or None for any other answer (transport errors propagate)."""
+    """The JSON object at `url`, or None for any other answer (HTTP errors propagate)."""
     response = client.get(url)
     if response.status_code != 200:
         return None
@@ -72,7 +72,7 @@ def discover_context_window(target: ModelRef) -> ContextWindow | None:
     try:
         with httpx.Client(timeout=DISCOVERY_TIMEOUT_S, headers=headers) as client:
             return _asked(client, base, target.model)
-    except httpx.TransportError:
+    except httpx.HTTPError:
         return None  # an endpoint that cannot be reached is named by the request itself, once it is sent
 
 

@@ -100,3 +100,16 @@ def test_the_override_honours_the_timeout_and_concurrency_variables(tmp_path, mo
         results, _, _ = run(settings, Warehouse(tmp_path / "w3.duckdb"), [request(10, "slow")])
         assert results[0].error_kind is ErrorKind.TIMEOUT and "0.3 s" in (results[0].error_message or "")
         assert results[0].latency_s < 5.0
+
+
+def test_discovery_picks_the_served_model_and_leaves_a_dead_endpoint_to_the_request():
+    from apigen_pipeline.llm.context_window import _served_model, discover_context_window
+
+    listing = {"data": [{"id": "small", "max_model_len": 4096}, {"id": "large", "max_model_len": 32768}]}
+    assert _served_model(listing, "large")["max_model_len"] == 32768
+    assert _served_model(listing, "other") is None  # several models, none of this name: not guessed
+    assert _served_model({"data": [{"id": "only", "max_model_len": 8192}]}, "alias")["id"] == "only"
+    with OpenAIWireServer() as server:
+        port = server.port
+    dead = ModelRef(provider="openai", model="m", base_url=f"http://127.0.0.1:{port}/v1")
+    assert discover_context_window(dead) is None  # refused: the request itself will say so
