@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from apigen_pipeline.llm.config import BACKEND_ENV_VAR, BASE_URL_ENV_VAR, LLMSettings
+from apigen_pipeline.llm.config import LLMSettings, env_overlay
 from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.phase1.settings import Phase1Config
 from apigen_pipeline.phase2.models import Phase2Settings
@@ -192,9 +192,7 @@ def load_pipeline_config(path: str | Path | None = None, overrides: dict[str, An
         data = _read_yaml_mapping(Path(source), label)
     data = _deep_merge(data, overrides or {})
     llm_section = dict(data.get("llm") or {})
-    for variable, setting in ((BACKEND_ENV_VAR, "backend_override"), (BASE_URL_ENV_VAR, "backend_base_url")):
-        if os.environ.get(variable):
-            llm_section[setting] = os.environ[variable]
+    llm_section.update(env_overlay(os.environ))
     data["llm"] = llm_section
     try:
         return PipelineConfig.model_validate(data)

@@ -31,6 +31,8 @@ class DatasetCardInfo(FrozenModel):
     input_tokens: int = 0
     cached_input_tokens: int = 0                    # of the input tokens, served from prompt caches
     output_tokens: int = 0
+    # role -> {"requests", "p50", "p95"}: input tokens per request, from the request log.
+    prompt_tokens_by_role: dict[str, dict[str, float]] = Field(default_factory=dict)
     dataset_name: str = "apigen-mt-synthetic"
 
 
@@ -70,6 +72,7 @@ def dataset_card(domain: str, batch: str, lineage: Sequence[Mapping[str, Any]], 
                  "projected_usd_per_verified_trajectory": _per(info.projected_cost_usd, verified),
                  "usd_per_row": _per(info.cost_usd, rows),
                  "projected_usd_per_row": _per(info.projected_cost_usd, rows)},
+        "prompt_tokens_by_role": dict(sorted(info.prompt_tokens_by_role.items())),
         "formats": {"apigen_mt": "ShareGPT rows: conversations, system, tools",
                     "openai": "chat fine-tuning examples: messages, tools"},
     }
@@ -127,6 +130,11 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         f"- per verified trajectory ({card['cost']['verified_trajectories']}): "
         f"{_dollars(card['cost']['usd_per_verified_trajectory'])} spent, "
         f"{_dollars(card['cost']['projected_usd_per_verified_trajectory'])} projected",
+        "",
+        "## Prompt tokens per role", "", "Input tokens per request (the request log).", "",
+        "| role | requests | p50 | p95 |", "|---|---:|---:|---:|",
+        *(f"| {role} | {tokens['requests']:.0f} | {tokens['p50']:.0f} | {tokens['p95']:.0f} |"
+          for role, tokens in card["prompt_tokens_by_role"].items()),
         "",
         "## Formats", "",
         *(f"- `{name}`: {text}" for name, text in card["formats"].items()),

@@ -1,7 +1,8 @@
 """The LLM gateway: every LLM call of the pipeline goes through `LLMGateway`.
 
 Per request: cache lookup in the request log (a stored answer, valid or invalid, is returned and
-nothing is sent; `retry_failed` re-asks the invalid ones) -> budget check (projected cost of in-flight
+nothing is sent; `retry_failed` re-asks the invalid ones) -> context-window check (a prompt that cannot
+fit its model's window is not sent: `context_window.py`) -> budget check (projected cost of in-flight
 requests counted) -> rate limiter -> send -> by error kind: transient errors and timeouts retried with
 backoff, rate limits too (a 429's Retry-After becomes a cool-down of that model), invalid output
 repaired with a bounded re-ask, an unreachable endpoint (refused, DNS, TLS, no connection) retried
@@ -35,6 +36,7 @@ from typing import Any, Literal
 
 from apigen_pipeline.llm.capabilities import EndpointCapabilities
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route
+from apigen_pipeline.llm.context_window import ContextWindow, ContextWindows, overflow
 from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.factory import ProviderFactory, ProviderPool, preload_providers
 from apigen_pipeline.llm.limits import RateLimiter
@@ -247,9 +249,11 @@ class LLMGateway:
                  providers: Mapping[str, Provider] | None = None, *,
                  provider_factories: Mapping[str, ProviderFactory] | None = None,
                  capabilities: EndpointCapabilities | None = None,
-                 limiter: RateLimiter | None = None, jitter_seed: int | None = None, retry_failed: bool = False):
+                 limiter: RateLimiter | None = None, jitter_seed: int | None = None, retry_failed: bool = False,
+                 context_windows: ContextWindows | None = None):
         """`retry_failed`: re-ask the keys whose stored answer failed validation (once per gateway);
-        without it a stored answer, valid or not, is final."""
+        without it a stored answer, valid or not, is final. `context_windows`: each model's context length
+        (configured or asked of its server); a request that cannot fit is not sent."""
         self.settings = settings
         self.request_log = request_log
         self.retry_failed = retry_failed
@@ -260,6 +264,7 @@ class LLMGateway:
         self._provider_factories = dict(provider_factories or {})
         # What each endpoint accepts, learned once and kept across the event loops this gateway serves.
         self.capabilities = capabilities if capabilities is not None else EndpointCapabilities()
+        self.context_windows = context_windows if context_windows is not None else ContextWindows()
         self._pool = self._new_pool()
         self._limiter = limiter or RateLimiter(settings.limit_for)
         self._fingerprint = settings.fingerprint()
@@ -323,6 +328,11 @@ class LLMGateway:
                                            retryable=self._failures_pass())
         return final
 
+    def context_window(self, role: str, judge_index: int | None = None) -> ContextWindow | None:
+        """The context window of the model a role's requests go to (None: unknown), for prompts that can
+        shrink to fit. May ask the model's server once (blocking)."""
+        return self.context_windows.window(self._route_for(role, judge_index).target)
+
     def complete_many(self, requests: Sequence[LLMRequest], context: CallContext) -> list[LLMResult]:
         """Synchronous `acomplete_many` on a private event loop (providers it built are closed after)."""
         try:
@@ -363,11 +373,14 @@ class LLMGateway:
         return {route.target.provider for route in routes}
 
     def _route(self, request: LLMRequest) -> Route:
+        return self._route_for(request.role, judge_index(request))
+
+    def _route_for(self, role: str, index: int | None) -> Route:
         # Settings are frozen: a route is built (and validated) once per role and judge.
-        place = (request.role, judge_index(request))
+        place = (role, index)
         route = self._routes.get(place)
         if route is None:
-            route = self._routes[place] = self.settings.route(*place)
+            route = self._routes[place] = self.settings.route(*place)  # type: ignore[arg-type]
         return route
 
     def _new_pool(self) -> ProviderPool:
@@ -437,6 +450,9 @@ class LLMGateway:
             return self._record_not_sent(request, context, route, key, stats, ErrorKind.ABORTED,
                                          f"batch stopped early: {self._stop_reason()}")
         input_estimate = estimate_request_tokens(request)
+        too_long = await self._overflow(route.target, input_estimate, request.sampling.max_tokens)
+        if too_long is not None:
+            return self._record_not_sent(request, context, route, key, stats, ErrorKind.CONTEXT_TOO_LONG, too_long)
         output_estimate = self._expected_output_tokens(route.target, request)
         budget_estimate = self._billable_estimate(route, input_estimate, output_estimate)
         if not await self._reserve_budget(budget_estimate, state):
@@ -459,6 +475,13 @@ class LLMGateway:
             raise self._batch_stopper(request, route, outcome, result)
         self._check_failure_rate()
         return result
+
+    async def _overflow(self, target: ModelRef, prompt_tokens: int, reply_tokens: int) -> str | None:
+        """Why the request cannot fit its model's context window, or None (asking the server off the loop once)."""
+        known, window = self.context_windows.cached(target)
+        if not known:
+            window = await asyncio.to_thread(self.context_windows.window, target)
+        return overflow(target, window, prompt_tokens, reply_tokens)
 
     def _batch_stopper(self, request: LLMRequest, route: Route, outcome: _Outcome,
                        result: LLMResult) -> PermanentProviderError:

@@ -26,6 +26,8 @@ class ErrorKind(StrEnum):
     UNKNOWN_MODEL = "unknown_model"  # the endpoint does not know the model: never retried, the batch stops
     PERMANENT = "permanent"          # context too long, other 4xx: never retried
     BUDGET = "budget"                # not sent: the budget cap was reached
+    # Not sent: the prompt (estimated) plus the reply's max_tokens cannot fit the model's context window.
+    CONTEXT_TOO_LONG = "context_too_long"
     ABORTED = "aborted"              # not sent: the batch stopped early (failure-rate threshold)
 
 

@@ -318,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.wire.handle(self)
 
     def do_GET(self) -> None:  # noqa: N802
-        self.server.wire.send_error_reply(self, WireReply.http_error(404, f"unknown path {self.path}"))
+        self.server.wire.handle_get(self)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -566,6 +566,10 @@ class WireServer:
             with self._lock:
                 self._in_flight -= 1
 
+    def handle_get(self, handler: _Handler) -> None:
+        """Metadata endpoints (none here; see `OpenAIWireServer`). Not recorded as requests."""
+        self.send_error_reply(handler, WireReply.http_error(404, f"unknown path {handler.path}"))
+
     def send_error_reply(self, handler: _Handler, reply: WireReply) -> None:
         self._send(handler, reply.status, self.render_error(reply), reply)
 
@@ -662,6 +666,30 @@ class OpenAIWireServer(WireServer):
     """Speaks `POST /v1/chat/completions` (and `/chat/completions`) like OpenAI and compatible servers."""
 
     paths = ("/v1/chat/completions", "/chat/completions")
+
+    def __init__(self, responder: Responder | None = None, *, max_model_len: int | None = None,
+                 n_ctx: int | None = None, **options: Any):
+        """`max_model_len`: the context length `GET /v1/models` reports, as vLLM does; `n_ctx`: the one
+        `GET /props` reports, as llama.cpp does (None: `/props` answers 404). Metadata reads are not
+        `requests`; their paths are in `metadata_reads` (in-process servers only)."""
+        super().__init__(responder, **options)
+        self.max_model_len = max_model_len
+        self.n_ctx = n_ctx
+        self.metadata_reads: list[str] = []
+
+    def handle_get(self, handler: _Handler) -> None:
+        path = handler.path.split("?", 1)[0]
+        with self._lock:
+            self.metadata_reads.append(path)
+        if path in ("/v1/models", "/models"):
+            model: dict[str, Any] = {"id": self.default_model, "object": "model", "created": 0, "owned_by": "wire"}
+            if self.max_model_len is not None:
+                model["max_model_len"] = self.max_model_len
+            self._send(handler, 200, {"object": "list", "data": [model]}, WireReply())
+        elif path == "/props" and self.n_ctx is not None:
+            self._send(handler, 200, {"default_generation_settings": {"n_ctx": self.n_ctx}}, WireReply())
+        else:
+            super().handle_get(handler)
 
     @property
     def base_url(self) -> str:

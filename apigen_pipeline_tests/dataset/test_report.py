@@ -1,6 +1,14 @@
 from __future__ import annotations
 
-from apigen_pipeline.dataset.report import UsageTotals, build_generation_report
+import json
+
+from apigen_pipeline.dataset.report import (
+    RolePromptTokens,
+    UsageTotals,
+    build_generation_report,
+    generation_report_rows,
+    markdown_prompt_tokens,
+)
 from apigen_pipeline.phase1.models import Phase1Stats
 from apigen_pipeline.phase2.models import Phase2Result
 
@@ -32,3 +40,16 @@ def test_the_funnel_counts_each_stage_and_its_yield(phase2_result: Phase2Result)
     assert report.usage.prompt_cache_hit_rate == round(600 / 900, 4)
     assert UsageTotals().prompt_cache_hit_rate is None
     assert "| phase1 | execution.tool_error | 4 |" in report.markdown_failures()
+
+
+def test_prompt_tokens_per_role_ride_on_every_report_row(phase2_result: Phase2Result) -> None:
+    tokens = {"judge": RolePromptTokens(requests=9, p50=4100.0, p95=6000.0),
+              "generator": RolePromptTokens(requests=12, p50=3900.0, p95=5200.0)}
+    report = build_generation_report("mockshop", "b", _phase1_stats(), phase2_result.stats, dataset_rows=1,
+                                     prompt_tokens=tokens)
+    assert list(report.prompt_tokens_by_role) == ["generator", "judge"]
+    rows = generation_report_rows(report)
+    assert {row["prompt_tokens_by_role"] for row in rows} == {json.dumps(
+        {"generator": {"requests": 12, "p50": 3900.0, "p95": 5200.0},
+         "judge": {"requests": 9, "p50": 4100.0, "p95": 6000.0}}, sort_keys=True)}
+    assert "| generator | 12 | 3900 | 5200 |" in markdown_prompt_tokens(report.prompt_tokens_by_role)

@@ -17,6 +17,7 @@ from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.defs.shared.policies import non_retryable
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.llm.config import LLMSettings
+from apigen_pipeline.llm.context_window import ContextWindow
 from apigen_pipeline.llm.gateway import (
     CallContext,
     FailureRateExceededError,
@@ -24,7 +25,7 @@ from apigen_pipeline.llm.gateway import (
     PermanentProviderError,
 )
 from apigen_pipeline.llm.session import partition_gateway
-from apigen_pipeline.llm.types import LLMRequest, LLMResult
+from apigen_pipeline.llm.types import LLMRequest, LLMResult, Role
 from apigen_pipeline.paths import spool_dir
 from apigen_pipeline.percentile import percentile
 from apigen_pipeline.simulated import SimulatedBackend
@@ -38,6 +39,9 @@ class BoundClient:
 
     gateway: LLMGateway
     call_context: CallContext
+
+    def context_window(self, role: Role) -> ContextWindow | None:
+        return self.gateway.context_window(role)
 
     def complete_many(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         try:
