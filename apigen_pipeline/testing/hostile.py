@@ -12,9 +12,10 @@ degrades its replies the way small or badly prompted models do:
 - `endless_user`: a simulated user that never says the stop token (it asks for one more check instead);
 - `agent_never_calls_tool`: an agent that talks where it should call a tool.
 
-A request is degraded when a draw from its body hash falls below `share` (1.0: every request a profile
-applies to, e.g. a user that literally never stops), so with a smaller share the gateway's repair re-asks
-(different bodies) can succeed and some items make it through. With several profiles a degraded request
+A request is degraded by a profile when a draw from its body hash falls below the profile's `share` (one
+number for all, or one per profile; 1.0: every request it applies to, e.g. a user that literally never
+stops), so with a smaller share the gateway's repair re-asks (different bodies) can succeed and some items
+make it through. With several profiles a degraded request
 draws one of those that apply to it (a mixed weak model). The same body always gets the same reply, so a
 re-asked failed key fails again (as `--retry-failed` against a deterministic weak model would). `fired`
 counts the replies each profile degraded.
@@ -150,7 +151,7 @@ def degrade(profile: HostileProfile, reply: WireReply, role: Role, schema_tool: 
         if answer.json is not None:
             emptied = _map_actions(answer.json, lambda actions: [])
             return None if emptied is None else answer.with_json(emptied)
-        if role == "agent":
+        if role == "agent" and answer.calls:  # a reply where a call was due, with nothing in it
             return replace(reply, text="", tool_calls=(), usage=None)
         return None
     if profile == "unknown_tool":
@@ -174,16 +175,16 @@ class HostileResponder:
     """A `Responder`: the plausible answer, degraded by one of `profiles` (see the module notes)."""
 
     def __init__(self, plausible: Responder, provider: WireProvider, profiles: Sequence[HostileProfile],
-                 share: float = 0.5, seed: int = 0):
+                 share: float | Mapping[HostileProfile, float] = 0.5, seed: int = 0):
         unknown = sorted(set(profiles) - set(HOSTILE_PROFILES))
         if unknown or not profiles:
             raise ValueError(f"unknown or no hostile profiles {unknown}; known: {', '.join(HOSTILE_PROFILES)}")
-        if not 0 <= share <= 1:
-            raise ValueError("share must be in [0, 1]")
+        shares = {p: share.get(p, 0.0) if isinstance(share, Mapping) else share for p in profiles}
+        if not all(0 <= value <= 1 for value in shares.values()):
+            raise ValueError("shares must be in [0, 1]")
         self.plausible = plausible
         self.provider: WireProvider = provider
-        self.profiles = tuple(profiles)
-        self.share = share
+        self.shares = shares
         self.seed = seed
         self._lock = threading.Lock()
         self.fired: Counter[str] = Counter()  # profile -> replies it degraded
@@ -195,9 +196,8 @@ class HostileResponder:
         request = request_from_body(self.provider, body).request
         schema_tool = request.response_schema_name if self.provider == "anthropic" and request.response_schema else None
         point, pick = self._draws(body)
-        if point >= self.share:
-            return reply
-        degraded = [(p, d) for p in self.profiles if (d := degrade(p, reply, request.role, schema_tool)) is not None]
+        degraded = [(p, d) for p, share in self.shares.items()
+                    if point < share and (d := degrade(p, reply, request.role, schema_tool)) is not None]
         if not degraded:
             return reply
         profile, answer = degraded[pick % len(degraded)]
@@ -211,7 +211,7 @@ class HostileResponder:
 
 
 def hostile_responder(plausible: Responder, provider: WireProvider, profiles: Sequence[HostileProfile],
-                      share: float = 0.5, seed: int = 0) -> HostileResponder:
+                      share: float | Mapping[HostileProfile, float] = 0.5, seed: int = 0) -> HostileResponder:
     """A responder answering like `plausible` but degraded by `profiles` (all of `HOSTILE_PROFILES`: a mixed
-    weak model); `share` of the requests they apply to are degraded."""
+    weak model); `share` (per profile, or one for all) of the requests a profile applies to are degraded."""
     return HostileResponder(plausible, provider, profiles, share, seed)
