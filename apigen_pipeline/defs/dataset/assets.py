@@ -67,7 +67,8 @@ def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.Assets
             "files": dg.MetadataValue.md("\n".join(f"- `{f.location}` ({f.size_bytes} bytes)" for f in manifest.files)),
             "rows_dropped": sum(manifest.dropped_by_reason.values()),
             "dropped_by_reason": markdown_counts(manifest.dropped_by_reason, "reason"),
-            "simulated_not_for_training": card.simulated,
+            "simulated": manifest.simulated or "unknown",
+            "not_for_training": bool(manifest.card["not_for_training"]),
             "cost_usd": round(usage.cost_usd, 6),
             "projected_cost_usd": round(usage.projected_cost_usd, 6),
         })
@@ -76,10 +77,9 @@ def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.Assets
 
 
 def dataset_card_info(config: PipelineConfig, usage: UsageTotals) -> DatasetCardInfo:
-    """What the card says about how the rows were made: backend, models per role, prompts, cost."""
-    simulated = config.llm.route("agent").target.provider == "simulated"
+    """What the card says about the configuration: models per role, prompts, cost. Whether the rows are
+    simulated is not decided here: the exporter reads it from the rows' provenance."""
     return DatasetCardInfo(
-        backend="simulated" if simulated else "live", simulated=simulated,
         models={role: _model_label(config.llm.route(role)) for role in
                 ("generator", "summarizer", "recombiner", "human", "critic", "agent")}
         | {f"judge_{i}": _model_label(config.llm.route("judge", i)) for i in range(len(config.llm.judges))},

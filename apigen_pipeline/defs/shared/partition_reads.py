@@ -28,3 +28,11 @@ def usage_totals(store: Warehouse, partition: Partition) -> UsageTotals:
     return UsageTotals(input_tokens=int(row["input_tokens"]), output_tokens=int(row["output_tokens"]),
                        cached_input_tokens=int(row["cached_input_tokens"]), cost_usd=float(row["cost_usd"]),
                        projected_cost_usd=float(row["projected_cost_usd"]))
+
+
+def simulated_by_key(store: Warehouse, keys: list[str]) -> dict[str, bool]:
+    """Whether the simulated backend answered each of `keys`, from the request log (keys it lacks left out)."""
+    if not keys:
+        return {}
+    frame = store.query("llm/simulated_by_key", [keys])
+    return {str(key): bool(flag) for key, flag in zip(frame["request_key"], frame["simulated"], strict=True)}
