@@ -115,6 +115,12 @@ def test_no_exported_row_fails_an_independent_revalidation(hostile_run: HostileR
         assert problems == []
         assert rows >= 1, "some rows must survive the weak model, or the check checks nothing"
     assert hostile_run.first.checks["kept_trajectories_replay"] is True
+    # Every request went to a real SDK: the rows, and so the export, are labelled as not simulated.
+    root = exports_dir(hostile_run.home)
+    lineage = [json.loads(line) for line in (root / "lineage" / DOMAIN / f"{BATCH}.jsonl").read_text().splitlines()]
+    assert {row["simulated"] for row in lineage} == {"false"}
+    card = json.loads((root / "cards" / DOMAIN / f"{BATCH}.json").read_text())
+    assert card["simulated"] == "false" and card["not_for_training"] is False
 
 
 def test_every_failure_is_classified(hostile_run: HostileRun):

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from dagster_aws.s3 import S3Resource
 
 from apigen_pipeline.config import PipelineConfig
@@ -32,6 +33,7 @@ from apigen_pipeline.defs.shared.policies import (
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.llm.config import ModelRef
 from apigen_pipeline.llm.gateway import CallContext
+from apigen_pipeline.llm.provenance import Simulated, combined_label
 from apigen_pipeline.paths import exports_dir
 from apigen_pipeline.phase1.models import Phase1Stats
 from apigen_pipeline.phase2.agent import agent_system_text, agent_tools
@@ -154,13 +156,22 @@ def build_generation_report_asset(partitions_def: dg.PartitionsDefinition) -> dg
         rows = generation_report_rows(report)
         store.replace_partition(partition.domain, partition.batch, [
             PartitionWrite("generation_report", partition_frame(rows, partition, context, config.fingerprint()))])
-        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **report_metadata(report)})
+        simulated = combined_label(label for table in ("blueprints", "trajectories")
+                                   for label in store.read_partition(table, partition.domain, partition.batch)
+                                   .get("simulated", pd.Series(dtype=object)).dropna())
+        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **report_metadata(report, simulated)})
 
     return generation_report
 
 
-def report_metadata(report: GenerationReport) -> dict[str, object]:
-    funnel = ["| stage | count | yield from previous |", "|---|---:|---:|"]
+SIMULATED_YIELDS_NOTE = ("Simulated answers (some or all): these yields rehearse the pipeline and measure nothing "
+                         "about any model.")
+
+
+def report_metadata(report: GenerationReport, simulated: Simulated | None = None) -> dict[str, object]:
+    """`simulated`: the provenance of the partition's rows; yields of anything simulated say what they are."""
+    funnel = ([f"_{SIMULATED_YIELDS_NOTE}_", ""] if simulated in ("true", "mixed") else [])
+    funnel += ["| stage | count | yield from previous |", "|---|---:|---:|"]
     funnel += [f"| {s.stage} | {s.count} | "
                f"{'' if s.yield_from_previous is None else f'{s.yield_from_previous:.1%}'} |" for s in report.stages]
     failures = ["| phase | reason | count |", "|---|---|---:|"]
@@ -170,6 +181,7 @@ def report_metadata(report: GenerationReport) -> dict[str, object]:
         "funnel": dg.MetadataValue.md("\n".join(funnel)),
         "failures_by_reason": dg.MetadataValue.md("\n".join(failures)),
         "verified_trajectories": report.verified_trajectories,
+        "simulated": simulated or "unknown",
         "cost_usd": round(report.usage.cost_usd, 6),
         "projected_cost_usd": round(report.usage.projected_cost_usd, 6),
     }

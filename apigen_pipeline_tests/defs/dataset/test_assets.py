@@ -64,6 +64,9 @@ def test_whole_graph_exports_a_verified_dataset_and_a_funnel(config):
     assert (passk["pass_hat_k"].diff().dropna() <= 1e-12).all()  # pass^k never rises with k
     assert metadata_of(result, "trajectories")["llm_requests_answered"].value > 0
     assert_simulated_provenance_everywhere(warehouse, root)
+    report_metadata = metadata_of(result, "generation_report")
+    assert report_metadata["simulated"].value == "true"
+    assert "measure nothing about any model" in report_metadata["funnel"].value
     # Re-exported once a real backend is configured (APIGEN_LLM), the rehearsal stays a rehearsal: the
     # label comes from the rows' request log entries, not from the configuration in force.
     live = config.model_copy(update={"llm": config.llm.model_copy(update={"backend_override": "openai:gpt-4o-mini"})})
