@@ -6,6 +6,7 @@ degrades its replies the way small or badly prompted models do:
 - `code_fenced_json`: the JSON answer wrapped in a Markdown ```json fence;
 - `prose_around_json`: the JSON answer with chatter before and after it;
 - `truncated_json`: the JSON answer (or a tool call's arguments) cut off mid-value, `finish_reason` length;
+  the re-ask after a cut answer is cut again (the same token limit);
 - `empty_actions`: a blueprint with no actions; an agent reply with neither text nor a tool call;
 - `unknown_tool`: tool calls (and blueprint actions) naming a tool the environment does not have;
 - `wrong_argument_types`: argument values of the wrong JSON type (strings as numbers, numbers as strings);
@@ -16,9 +17,11 @@ A request is degraded by a profile when a draw from its body hash falls below th
 number for all, or one per profile; 1.0: every request it applies to, e.g. a user that literally never
 stops), so with a smaller share the gateway's repair re-asks (different bodies) can succeed and some items
 make it through. With several profiles a degraded request
-draws one of those that apply to it (a mixed weak model). The same body always gets the same reply, so a
-re-asked failed key fails again (as `--retry-failed` against a deterministic weak model would). `fired`
-counts the replies each profile degraded.
+draws one of those that apply to it (a mixed weak model). With `cover_all`, a profile that has not fired yet
+degrades the first reply it applies to whatever the draw, so a short run meets every profile (which reply
+that is then depends on arrival order). The same body always gets the same reply, so a re-asked failed key
+fails again (as `--retry-failed` against a deterministic weak model would). `fired` counts the replies each
+profile degraded.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal, get_args
 
-from apigen_pipeline.llm.types import Role
+from apigen_pipeline.llm.types import LLMRequest, Role
 from apigen_pipeline.phase2.models import STOP_TOKEN
+from apigen_pipeline.simulated import is_repair_request
 from apigen_pipeline.testing.simulated_wire import WireProvider, request_from_body
 from apigen_pipeline.testing.wire_servers import Responder, WireReply, WireToolCall, body_hash
 
@@ -175,7 +179,7 @@ class HostileResponder:
     """A `Responder`: the plausible answer, degraded by one of `profiles` (see the module notes)."""
 
     def __init__(self, plausible: Responder, provider: WireProvider, profiles: Sequence[HostileProfile],
-                 share: float | Mapping[HostileProfile, float] = 0.5, seed: int = 0):
+                 share: float | Mapping[HostileProfile, float] = 0.5, seed: int = 0, cover_all: bool = False):
         unknown = sorted(set(profiles) - set(HOSTILE_PROFILES))
         if unknown or not profiles:
             raise ValueError(f"unknown or no hostile profiles {unknown}; known: {', '.join(HOSTILE_PROFILES)}")
@@ -186,22 +190,44 @@ class HostileResponder:
         self.provider: WireProvider = provider
         self.shares = shares
         self.seed = seed
+        self.cover_all = cover_all
         self._lock = threading.Lock()
+        self._answered: dict[str, WireReply] = {}  # body hash -> the reply it got (cover_all depends on order)
         self.fired: Counter[str] = Counter()  # profile -> replies it degraded
 
     def __call__(self, body: dict[str, Any], call_index: int) -> WireReply:
+        if not self.cover_all:
+            return self._answer(body, call_index)
+        digest = body_hash(body)
+        with self._lock:
+            known = self._answered.get(digest)
+        if known is not None:
+            return known
+        reply = self._answer(body, call_index)
+        with self._lock:
+            return self._answered.setdefault(digest, reply)
+
+    def _answer(self, body: dict[str, Any], call_index: int) -> WireReply:
         reply = self.plausible(body, call_index)
         if reply.status != 200:
             return reply
         request = request_from_body(self.provider, body).request
         schema_tool = request.response_schema_name if self.provider == "anthropic" and request.response_schema else None
+        if "truncated_json" in self.shares and _repairs_a_cut_answer(request):
+            again = degrade("truncated_json", reply, request.role, schema_tool)
+            if again is not None:
+                with self._lock:
+                    self.fired["truncated_json"] += 1
+                return again
         point, pick = self._draws(body)
-        degraded = [(p, d) for p, share in self.shares.items()
-                    if point < share and (d := degrade(p, reply, request.role, schema_tool)) is not None]
-        if not degraded:
-            return reply
-        profile, answer = degraded[pick % len(degraded)]
+        applicable = [(p, d) for p, share in self.shares.items()
+                      if (d := degrade(p, reply, request.role, schema_tool)) is not None]
         with self._lock:
+            unmet = [(p, d) for p, d in applicable if self.cover_all and not self.fired[p]]
+            degraded = unmet or [(p, d) for p, d in applicable if point < self.shares[p]]
+            if not degraded:
+                return reply
+            profile, answer = degraded[pick % len(degraded)]
             self.fired[profile] += 1
         return answer
 
@@ -210,8 +236,24 @@ class HostileResponder:
         return int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:12], "big")
 
 
+def _repairs_a_cut_answer(request: LLMRequest) -> bool:
+    """A repair re-ask whose rejected answer was JSON cut short (what a token limit does)."""
+    if not is_repair_request(request):
+        return False
+    rejected = next((m.content for m in reversed(request.messages) if m.role == "assistant"), None) or ""
+    if not rejected.lstrip().startswith("{"):
+        return False
+    try:
+        json.loads(rejected)
+    except ValueError:
+        return True
+    return False
+
+
 def hostile_responder(plausible: Responder, provider: WireProvider, profiles: Sequence[HostileProfile],
-                      share: float | Mapping[HostileProfile, float] = 0.5, seed: int = 0) -> HostileResponder:
+                      share: float | Mapping[HostileProfile, float] = 0.5, seed: int = 0,
+                      cover_all: bool = False) -> HostileResponder:
     """A responder answering like `plausible` but degraded by `profiles` (all of `HOSTILE_PROFILES`: a mixed
-    weak model); `share` (per profile, or one for all) of the requests a profile applies to are degraded."""
-    return HostileResponder(plausible, provider, profiles, share, seed)
+    weak model); `share` (per profile, or one for all) of the requests a profile applies to are degraded,
+    and with `cover_all` the first each one applies to (see the module notes)."""
+    return HostileResponder(plausible, provider, profiles, share, seed, cover_all)

@@ -1,7 +1,8 @@
 """The whole graph against a weak model: every hostile profile at once, through the real OpenAI SDK.
 
-One OpenAI wire server answers every role like the simulated backend, and about a third of its replies (drawn
-per body; the user's closing message more often, it comes once per conversation) are degraded by one of the profiles of `testing.hostile` that applies to the request (fenced or
+One OpenAI wire server answers every role like a competent model (the simulated backend without its own
+faults), and about a third of its replies (drawn per body, plus the first reply each profile applies to) are
+degraded by one of the profiles of `testing.hostile` that applies to the request (fenced or
 prose-wrapped JSON, truncated JSON, empty actions, unknown tools, wrong argument types, a user who never
 stops, an agent that only talks). The run must end, every failure must be classified, and every exported
 row must pass an independent re-validation (`independent_export_check`: re-parsed files, calls replayed on
@@ -25,6 +26,7 @@ from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.paths import exports_dir, warehouse_path
+from apigen_pipeline.simulated import FaultRates, Phase1SimulationRates
 from apigen_pipeline.testing.hostile import HOSTILE_PROFILES, hostile_responder
 from apigen_pipeline.testing.simulated_wire import simulated_responder
 from apigen_pipeline.testing.wire_servers import OpenAIWireServer, RecordedRequest
@@ -36,6 +38,7 @@ from apigen_pipeline_tests.e2e.independent_export_check import (
     replay_problems,
     task_state_hashes,
 )
+from apigen_pipeline_tests.e2e.test_cli_llm_guarantees import first_user_text
 from apigen_pipeline_tests.e2e.test_wire_pipeline import BATCH, RunRecord, run_graph
 
 pytestmark = pytest.mark.slow
@@ -43,16 +46,13 @@ pytestmark = pytest.mark.slow
 DOMAIN = MOCK_DOMAIN["name"]
 PLANTED_KEY = "sk-test-PLANTED-SECRET-HOSTILE"
 RETRY_FAILED = {"resources": {"llm": {"config": {"retry_failed": True}}}}
-# The run is deterministic (seeded pipeline, answers drawn per body): with this seed every profile fires
-# and some rows still make it through, which the first test asserts.
-SHARES = {**dict.fromkeys(HOSTILE_PROFILES, 0.3), "endless_user": 0.6}
-SEED = 2
+SHARE = 0.3  # of the replies a profile applies to; `cover_all` adds the first of each, so every profile fires
 
 
 def hostile_config(base_url: str) -> PipelineConfig:
     return PipelineConfig.model_validate({
         "domains": [MOCK_DOMAIN],
-        "sampling": {"contexts_per_partition": 8},
+        "sampling": {"contexts_per_partition": 6},
         "phase1": {"max_feedback_rounds": {DOMAIN: 2}},
         "phase2": {"attempts_per_blueprint": 1, "best_of_n": 2, "max_user_turns": 5, "max_agent_steps": 12},
         "evaluation": {"enabled": False},
@@ -82,8 +82,9 @@ class HostileRun:
 def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> HostileRun:
     home = tmp_path_factory.mktemp("hostile") / "apigen_home"
     environment = load_environment(MOCK_DOMAIN["plugin"])
-    plausible = simulated_responder("openai", environments={DOMAIN: environment}, vary_repeats=False)
-    responder = hostile_responder(plausible, "openai", HOSTILE_PROFILES, share=SHARES, seed=SEED)
+    plausible = simulated_responder("openai", FaultRates.none(), environments={DOMAIN: environment},
+                                    phase1_rates=Phase1SimulationRates.none(), vary_repeats=False)
+    responder = hostile_responder(plausible, "openai", HOSTILE_PROFILES, share=SHARE, cover_all=True)
     with pytest.MonkeyPatch.context() as env, OpenAIWireServer(responder, expected_api_key=PLANTED_KEY) as server:
         env.setenv("APIGEN_HOME", str(home))
         env.delenv("APIGEN_LLM", raising=False)
@@ -145,10 +146,6 @@ def test_an_identical_rerun_sends_nothing(hostile_run: HostileRun):
     assert hostile_run.second_request_count == 0
     for asset in ("blueprints", "trajectories"):
         assert hostile_run.second.metadata[asset]["llm_requests_answered"] == 0
-
-
-def first_user_text(messages: list[dict[str, Any]]) -> str:
-    return next(str(m["content"]) for m in messages if m["role"] == "user")
 
 
 def test_retry_failed_sends_only_the_failed_keys(hostile_run: HostileRun):
