@@ -183,3 +183,27 @@ def test_a_share_of_requests_is_degraded_by_a_draw_per_body():
     assert [responder(body, 0) for body in bodies] == first  # the same body, the same reply
     assert {"code_fenced_json", "prose_around_json", "truncated_json", "empty_actions", "unknown_tool",
             "wrong_argument_types"} <= set(responder.fired)
+
+
+def test_cover_all_degrades_the_first_reply_each_profile_applies_to_and_keeps_it():
+    responder = hostile_responder(plausible, "openai", list(HOSTILE_PROFILES), share=0.0, cover_all=True)
+    body = {"model": "m", "messages": [{"role": "user", "content": "task"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "generator", "schema": GENERATOR_SCHEMA}}}
+    first = responder(body, 0)
+    assert first != plausible(body, 0) and sum(responder.fired.values()) == 1
+    assert responder(body, 1) == first and sum(responder.fired.values()) == 1  # the same body, the same reply
+    other = {**body, "messages": [{"role": "user", "content": "another task"}]}
+    assert responder(other, 2) != plausible(other, 2) and len(responder.fired) == 2  # the next unmet profile
+
+
+def test_a_cut_answer_is_cut_again_when_re_asked(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-test-hostile")
+    # share 0: only cover_all's first reply is cut; the repair re-ask is cut again by the same token limit.
+    responder = hostile_responder(plausible, "openai", ["truncated_json"], share=0.0, cover_all=True)
+    with OpenAIWireServer(responder) as server:
+        ref = ModelRef(provider="openai", model="weak-model", base_url=server.base_url, api_key_env=KEY_ENV)
+        settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=ref), max_repair_turns=2)
+        with RequestLog(Warehouse(tmp_path / "w.duckdb"), background=False) as log:
+            (result,) = LLMGateway(settings, log).complete_many([generator_request("cut")], CONTEXT)
+        assert server.request_count == 3
+    assert not result.ok and result.error_kind is ErrorKind.INVALID_OUTPUT and responder.fired["truncated_json"] == 3
