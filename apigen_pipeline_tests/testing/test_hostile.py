@@ -4,7 +4,6 @@ answer: every degraded reply is either parsed back to what the model meant or cl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,7 +28,7 @@ from apigen_pipeline.testing.hostile import (
     degrade,
     hostile_responder,
 )
-from apigen_pipeline.testing.wire_servers import OpenAIWireServer, WireReply
+from apigen_pipeline.testing.wire_servers import AnthropicWireServer, OpenAIWireServer, WireReply, WireServer
 from apigen_pipeline.warehouse import Warehouse
 from apigen_pipeline_tests.phase2.helpers import mock_environment
 
@@ -49,6 +48,9 @@ def plausible(body: dict[str, Any], call_index: int) -> WireReply:
     """A competent model: a good blueprint, a well-formed tool call, a user who says when it is done."""
     if body.get("response_format"):
         return WireReply.of_json({"reasoning": "find the user, then cancel", "blueprint": BLUEPRINT})
+    forced = (body.get("tool_choice") or {}).get("name") if isinstance(body.get("tool_choice"), dict) else None
+    if forced == "generator":  # Anthropic: the schema is a forced tool, the answer its input
+        return WireReply.of_tool_call("generator", {"reasoning": "find the user, then cancel", "blueprint": BLUEPRINT})
     if body.get("tools"):
         return WireReply.of_tool_call(AGENT_CALL["name"], AGENT_CALL["arguments"])
     return WireReply.of_text(f"That's everything, thank you! {STOP_TOKEN}")
@@ -73,12 +75,13 @@ def ask(tmp_path, monkeypatch) -> Iterator[Any]:
     """ask(profile, request) -> the gateway's result, through the SDK, with every reply degraded by profile."""
     monkeypatch.setenv(KEY_ENV, "sk-test-hostile")
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    servers: list[OpenAIWireServer] = []
+    servers: list[WireServer] = []
 
-    def send(profile: HostileProfile, request: LLMRequest) -> LLMResult:
-        server = OpenAIWireServer(hostile_responder(plausible, "openai", [profile], share=1.0)).start()
+    def send(profile: HostileProfile, request: LLMRequest, provider: str = "openai") -> LLMResult:
+        server_type = OpenAIWireServer if provider == "openai" else AnthropicWireServer
+        server = server_type(hostile_responder(plausible, provider, [profile], share=1.0)).start()  # type: ignore[arg-type]
         servers.append(server)
-        ref = ModelRef(provider="openai", model="weak-model", base_url=server.base_url, api_key_env=KEY_ENV)
+        ref = ModelRef(provider=provider, model="weak-model", base_url=server.base_url, api_key_env=KEY_ENV)
         settings = LLMSettings(backend_override="configured",
                                roles=RoleModels(generator=ref, agent=ref, human=ref), max_repair_turns=1)
         with RequestLog(warehouse, background=False) as log:
@@ -102,11 +105,12 @@ def test_every_profile_is_known_and_degrades_something():
         hostile_responder(plausible, "openai", ["polite"])  # type: ignore[list-item]
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
 @pytest.mark.parametrize("profile", ["code_fenced_json", "prose_around_json"])
-def test_json_wrapped_in_a_fence_or_prose_is_read_back_exactly(ask, profile):
-    result = ask(profile, generator_request(profile))
+def test_json_wrapped_in_a_fence_or_prose_is_read_back_exactly(ask, profile, provider):
+    result = ask(profile, generator_request(profile), provider)
     assert result.ok and result.repair_turns == 0
-    assert result.response.text != json.dumps({"reasoning": "find the user, then cancel", "blueprint": BLUEPRINT})
+    assert result.response.text.startswith("```json" if profile == "code_fenced_json" else "Sure!")  # as sent
     payload, verdict = check_generation(result)
     assert verdict.passed and payload == BLUEPRINT
 
