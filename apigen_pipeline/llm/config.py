@@ -31,6 +31,7 @@ BACKEND_ENV_VAR = "APIGEN_LLM"
 BASE_URL_ENV_VAR = "APIGEN_LLM_BASE_URL"
 USE_CONFIGURED_MODELS = "configured"
 DEFAULT_KEY_ENV: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+BATCH_PROVIDERS = ("openai", "anthropic")  # the providers with a batch API; simulated answers live
 
 
 class SettingsError(ValueError):
@@ -47,6 +48,9 @@ class ModelRef(FrozenModel):
     tool_call_mode: Literal["native", "json"] = "native"
     structured_mode: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
     timeout_s: float = Field(default=60.0, gt=0)
+    # Send this role's requests through the provider's batch API (OpenAI Batch, Anthropic Message
+    # Batches): cheaper, answered within hours. Only for roles outside a live conversation (`BATCHABLE_ROLES`).
+    batch: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -139,6 +143,11 @@ class RetrySettings(FrozenModel):
     jitter: float = Field(default=0.5, ge=0, le=1)
 
 
+# Roles whose requests never wait on a live conversation turn. The human, the agent and the critic (which
+# scores the human's candidates within a turn) are always live in this pipeline.
+BATCHABLE_ROLES = ("generator", "judge", "summarizer", "recombiner")
+
+
 class RoleModels(FrozenModel):
     generator: ModelRef = ModelRef(provider="openai", model="gpt-4o")
     summarizer: ModelRef = ModelRef(provider="openai", model="gpt-4o-mini")
@@ -146,6 +155,14 @@ class RoleModels(FrozenModel):
     human: ModelRef = ModelRef(provider="openai", model="gpt-4o-mini")
     critic: ModelRef = ModelRef(provider="openai", model="gpt-4o-mini")
     agent: ModelRef = ModelRef(provider="openai", model="gpt-4o")
+
+    @model_validator(mode="after")
+    def _batch_only_where_no_turn_waits(self) -> RoleModels:
+        live = [name for name in type(self).model_fields if name not in BATCHABLE_ROLES and getattr(self, name).batch]
+        if live:
+            raise ValueError(f"batch: true is only for {', '.join(BATCHABLE_ROLES)}; "
+                             f"{', '.join(live)} answer within a live turn")
+        return self
 
 
 def _default_judges() -> list[ModelRef]:
@@ -160,6 +177,7 @@ class Route(FrozenModel):
 
     target: ModelRef
     projection: ModelRef
+    batch: bool = False  # through the target provider's batch API (the role's configured `batch`)
 
 
 class LLMSettings(FrozenModel):
@@ -181,6 +199,10 @@ class LLMSettings(FrozenModel):
     simulated_seed: int = 0
     simulated_faults: FaultRates | None = None
     simulated_latency_s: float = Field(default=0.0, ge=0)
+    # Provider batches: how long one step waits for a batch before failing as retryable "batch pending"
+    # (its re-run polls the same batch), and how often it asks the provider meanwhile.
+    batch_max_wait_s: float = Field(default=600.0, gt=0)
+    batch_poll_interval_s: float = Field(default=10.0, gt=0)
 
     @field_validator("prices")
     @classmethod
@@ -248,12 +270,14 @@ class LLMSettings(FrozenModel):
         configured = self.configured_model(role, judge_index)
         override = self.backend_override
         if override == USE_CONFIGURED_MODELS:
-            return Route(target=configured, projection=configured)
+            return Route(target=configured, projection=configured,
+                         batch=configured.batch and configured.provider in BATCH_PROVIDERS)
         target = SIMULATED if override is None else ModelRef.parse(override)
         if self.backend_base_url and target.provider != "simulated":
             target = target.model_copy(update={"base_url": self.backend_base_url})
         projection = configured if target.provider == "simulated" else target
-        return Route(target=target, projection=projection)
+        return Route(target=target, projection=projection,
+                     batch=configured.batch and target.provider in BATCH_PROVIDERS)
 
     def all_models(self) -> list[ModelRef]:
         return [*(getattr(self.roles, name) for name in RoleModels.model_fields), *self.judges]

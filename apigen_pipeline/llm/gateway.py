@@ -33,6 +33,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from apigen_pipeline.llm.batch import BatchPendingError, BatchRunner, BatchStore
+from apigen_pipeline.llm.batch.api import ItemOutcome
+from apigen_pipeline.llm.batch.apis import batch_api_for
+from apigen_pipeline.llm.batch.runner import Collected, Submission
 from apigen_pipeline.llm.capabilities import EndpointCapabilities
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route
 from apigen_pipeline.llm.errors import ProviderError
@@ -246,9 +250,11 @@ class LLMGateway:
                  providers: Mapping[str, Provider] | None = None, *,
                  provider_factories: Mapping[str, ProviderFactory] | None = None,
                  capabilities: EndpointCapabilities | None = None,
-                 limiter: RateLimiter | None = None, jitter_seed: int | None = None, retry_failed: bool = False):
+                 limiter: RateLimiter | None = None, jitter_seed: int | None = None, retry_failed: bool = False,
+                 batch_store: BatchStore | None = None):
         """`retry_failed`: re-ask the keys whose stored answer failed validation (once per gateway);
-        without it a stored answer, valid or not, is final."""
+        without it a stored answer, valid or not, is final. `batch_store`: where provider batches are
+        remembered, needed when a role is configured `batch: true` (see `apigen_pipeline.llm.batch`)."""
         self.settings = settings
         self.request_log = request_log
         self.retry_failed = retry_failed
@@ -270,6 +276,11 @@ class LLMGateway:
         self._budget_exhausted = False
         self._output_observed: dict[tuple[str, str], tuple[int, int]] = {}  # (count, total tokens)
         self._routes: dict[tuple[str, int | None], Route] = {}
+        self._batches = None if batch_store is None else BatchRunner(
+            batch_store, lambda target: batch_api_for(target, self.capabilities),
+            max_wait_s=settings.batch_max_wait_s, poll_interval_s=settings.batch_poll_interval_s)
+        if self._batches is None and any(route.batch for route in self._all_routes()):
+            raise ValueError("a role is configured batch: true but the gateway was given no batch_store")
         preload_providers(self._target_providers() - set(self._provider_overrides))
 
     # -- public API ---------------------------------------------------------------------------
@@ -289,14 +300,26 @@ class LLMGateway:
         stored = await asyncio.to_thread(self.request_log.lookup_many, keys)
         results: list[LLMResult | BaseException | None] = [None] * len(requests)
         pending: dict[int, asyncio.Task[LLMResult]] = {}
+        batched: list[int] = []
         for index, (request, route, key) in enumerate(zip(requests, routes, keys, strict=True)):
             replay = self._replay(key, stored.get(key))
             if replay is not None:  # no task for a cache hit: replaying a finished batch stays cheap
                 self.stats.for_route(request.role, route).cache_hits += 1
                 results[index] = replay
+            elif route.batch and self._superseded(stored.get(key)) is None:
+                batched.append(index)
             else:
                 pending[index] = asyncio.create_task(self._complete(
                     request, context, route, key, None, self._superseded(stored.get(key))))
+        if batched:
+            try:
+                live = await self._through_batches(requests, routes, keys, batched, context, results)
+            except BatchPendingError:
+                await asyncio.gather(*pending.values(), return_exceptions=True)  # logged; the retry replays them
+                raise
+            for index in live:  # failed in the batch: the normal path, with its retries and repairs
+                pending[index] = asyncio.create_task(self._complete(
+                    requests[index], context, routes[index], keys[index], None, None))
         if pending:
             outcomes = await asyncio.gather(*pending.values(), return_exceptions=True)
             for index, outcome in zip(pending, outcomes, strict=True):
@@ -354,10 +377,83 @@ class LLMGateway:
         finally:
             await self._pool.aclose()
 
-    def _target_providers(self) -> set[str]:
+    def _all_routes(self) -> list[Route]:
         routes = [self.settings.route(role) for role in RoleModels.model_fields]  # type: ignore[arg-type]
-        routes += [self.settings.route("judge", index) for index in range(len(self.settings.judges))]
-        return {route.target.provider for route in routes}
+        return routes + [self.settings.route("judge", index) for index in range(len(self.settings.judges))]
+
+    def _target_providers(self) -> set[str]:
+        return {route.target.provider for route in self._all_routes()}
+
+    async def _through_batches(self, requests: Sequence[LLMRequest], routes: Sequence[Route], keys: Sequence[str],
+                               indices: Sequence[int], context: CallContext,
+                               results: list[LLMResult | BaseException | None]) -> list[int]:
+        """Answer these requests through provider batches (one per model, waited on together) and log the
+        answers; returns the indices that failed in their batch, for the live path. Raises
+        `BatchPendingError` when a batch did not end in time, after logging the batches that did."""
+        assert self._batches is not None
+        groups: dict[ModelRef, list[int]] = {}
+        for index in indices:
+            groups.setdefault(routes[index].target, []).append(index)
+        started = time.monotonic()
+        collections = await asyncio.gather(*(self._batches.collect(
+            target, {keys[i]: requests[i] for i in members},
+            Submission(requests[members[0]].role, context.domain, context.batch, context.run_id, context.asset))
+            for target, members in groups.items()), return_exceptions=True)
+        live: list[int] = []
+        for members, collected in zip(groups.values(), collections, strict=True):
+            if isinstance(collected, BaseException):
+                continue
+            answered: dict[str, LLMResult] = {}
+            for index in members:
+                key, request, route = keys[index], requests[index], routes[index]
+                if key in answered:  # the same request twice in one call is answered once
+                    self.stats.for_route(request.role, route).cache_hits += 1
+                    results[index] = answered[key].model_copy(update={"from_cache": True})
+                    continue
+                result = self._record_batch_item(request, context, route, key, collected.outcomes.get(key),
+                                                 time.monotonic() - started)
+                if result is None:
+                    live.append(index)
+                else:
+                    answered[key] = results[index] = result
+            await asyncio.to_thread(self._mark_collected, collected)
+        failure = next((c for c in collections if isinstance(c, BaseException)), None)
+        if failure is not None:
+            raise failure
+        return live
+
+    def _mark_collected(self, collected: Collected) -> None:
+        # The answers are in the spool (durable) before the batch is marked read: a crash in between only
+        # means the next attempt reads the batch again and finds the answers already logged.
+        assert self._batches is not None
+        self._batches.mark_collected(collected)
+
+    def _record_batch_item(self, request: LLMRequest, context: CallContext, route: Route, key: str,
+                           item: ItemOutcome | None, waited_s: float) -> LLMResult | None:
+        """Log a batch item's valid answer and return it; log a failed item and return None (it goes live)."""
+        stats = self.stats.for_route(request.role, route)
+        problem = item.problem if item is not None and item.problem else "no result in the batch"
+        usage = Usage()
+        if item is not None and item.response is not None:
+            usage = item.response.usage
+            try:
+                response = validate_response(request, item.response)
+            except StructuredOutputError as invalid:
+                problem = f"invalid batch answer: {self._scrub(str(invalid))}"
+            else:
+                outcome = _Outcome("answered", "valid", response, None, None, 1, 0, usage, waited_s)
+                cost, projected = self._costs(route, usage)
+                self._spent_usd += cost or 0.0
+                return self._record_outcome(request, context, route, key, stats, outcome, cost, projected, None,
+                                            via_batch=True)
+        cost, projected = self._costs(route, usage)
+        self._spent_usd += cost or 0.0
+        failed = LLMResult(request_key=key, status="failed", error_kind=ErrorKind.TRANSIENT, error_message=problem,
+                           attempts=1, provider=route.target.provider, model=route.target.model, latency_s=waited_s)
+        self._record(request, context, route, key, failed, usage, cost, projected, via_batch=True)
+        self.stats.retries["batch_item_failed"] += 1
+        logger.info("batch item failed, sending it live (role %s, %s): %s", request.role, route.target.label, problem)
+        return None
 
     def _route(self, request: LLMRequest) -> Route:
         # Settings are frozen: a route is built (and validated) once per role and judge.
@@ -644,7 +740,7 @@ class LLMGateway:
     # -- recording --------------------------------------------------------------------------------
     def _record(self, request: LLMRequest, context: CallContext, route: Route, key: str,
                 result: LLMResult, usage: Usage, cost: float | None, projected: float | None,
-                outcome: _Outcome | None = None, supersedes: str | None = None) -> None:
+                outcome: _Outcome | None = None, supersedes: str | None = None, via_batch: bool = False) -> None:
         answered = outcome is not None and outcome.status == "answered"
         response = outcome.response if outcome is not None else result.response
         self.request_log.append(LogRecord(
@@ -662,7 +758,7 @@ class LLMGateway:
             output_tokens=usage.output_tokens, cost_usd=cost, projected_cost_usd=projected,
             latency_s=result.latency_s, domain=context.domain, batch=context.batch, run_id=context.run_id,
             asset=context.asset, prompt_version=request.prompt_version,
-            settings_fingerprint=self._fingerprint, created_at=now_utc()))
+            settings_fingerprint=self._fingerprint, created_at=now_utc(), via_batch=via_batch))
 
     def _record_not_sent(self, request: LLMRequest, context: CallContext, route: Route, key: str,
                          stats: ModelStats, kind: ErrorKind, message: str) -> LLMResult:
@@ -676,7 +772,7 @@ class LLMGateway:
 
     def _record_outcome(self, request: LLMRequest, context: CallContext, route: Route, key: str,
                         stats: ModelStats, outcome: _Outcome, cost: float | None,
-                        projected: float | None, supersedes: str | None) -> LLMResult:
+                        projected: float | None, supersedes: str | None, via_batch: bool = False) -> LLMResult:
         valid = outcome.validation == "valid"
         result = LLMResult(
             request_key=key, status="answered" if valid else "failed", response=outcome.response if valid else None,
@@ -684,7 +780,8 @@ class LLMGateway:
             error_message=outcome.error_message, attempts=outcome.attempts, repair_turns=outcome.repair_turns,
             provider=route.target.provider, model=route.target.model, latency_s=outcome.latency_s,
             cost_usd=cost or 0.0, simulated=route.target.provider == "simulated")
-        self._record(request, context, route, key, result, outcome.usage, cost, projected, outcome, supersedes)
+        self._record(request, context, route, key, result, outcome.usage, cost, projected, outcome, supersedes,
+                     via_batch)
         if valid:
             stats.answered += 1
         else:

@@ -87,6 +87,7 @@ class LogRecord(BaseModel):
     prompt_version: str | None = None
     settings_fingerprint: str | None = None
     created_at: datetime
+    via_batch: bool = False  # answered through a provider batch (priced at the batch discount)
 
     @staticmethod
     def new_entry_id() -> str:
@@ -170,7 +171,7 @@ _ARROW_SCHEMA = pa.schema([
     ("projected_cost_usd", pa.float64()), ("latency_s", pa.float64()), ("domain", pa.string()),
     ("batch", pa.string()), ("run_id", pa.string()), ("asset", pa.string()),
     ("prompt_version", pa.string()), ("settings_fingerprint", pa.string()),
-    ("created_at", pa.timestamp("us")),
+    ("created_at", pa.timestamp("us")), ("via_batch", pa.bool_()),
 ])
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from apigen_pipeline.llm.batch import BatchStore
 from apigen_pipeline.llm.config import LLMSettings
 from apigen_pipeline.llm.factory import ProviderFactory
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
@@ -32,6 +33,7 @@ def partition_gateway(settings: LLMSettings, warehouse: Warehouse, context: Call
         log = RequestLog(warehouse, spool_dir=spool_dir, scrub=SecretScrubber.from_env(settings.api_key_env_names()))
         log.open()
         try:
-            yield LLMGateway(settings, log, provider_factories=provider_factories, retry_failed=retry_failed)
+            yield LLMGateway(settings, log, provider_factories=provider_factories, retry_failed=retry_failed,
+                             batch_store=BatchStore(warehouse))
         finally:
             log.close()

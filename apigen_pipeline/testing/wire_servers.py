@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 
 from apigen_pipeline.llm.tool_call_modes import tool_call_id_for
 from apigen_pipeline.simulated.schema_values import value_for_schema
@@ -153,6 +153,12 @@ class WireReply:
 
 
 Responder = Callable[[dict[str, Any], int], WireReply]
+
+
+class MountedEndpoints(Protocol):
+    """More endpoints served by a wire server (the batch APIs: `wire_batches.mount_batches`)."""
+
+    def serve(self, handler: Any) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -307,7 +313,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.wire.handle(self)
 
     def do_GET(self) -> None:  # noqa: N802
-        self.server.wire.send_error_reply(self, WireReply.http_error(404, f"unknown path {self.path}"))
+        mounted = self.server.wire.batch_endpoints
+        if mounted is None or not mounted.serve(self):
+            self.server.wire.send_error_reply(self, WireReply.http_error(404, f"unknown path {self.path}"))
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -347,6 +355,7 @@ class WireServer:
         self._child: multiprocessing.process.BaseProcess | None = None
         self._child_pipe: Connection | None = None
         self._child_port: int | None = None
+        self.batch_endpoints: MountedEndpoints | None = None
 
     # ---- lifecycle ----
 
@@ -492,6 +501,14 @@ class WireServer:
     def bodies_answered_more_than_once(self) -> list[str]:
         return sorted(digest for digest, count in self.answers_by_body_hash().items() if count > 1)
 
+    def note_request(self, path: str, body: dict[str, Any], status: int, answered: bool) -> None:
+        """Record a request answered outside `handle` (a batch item) among the server's requests."""
+        with self._lock:
+            call_index = self._next_index
+            self._next_index += 1
+            self._records.append(RecordedRequest(call_index, path, body, body_hash(body), time.time(), True, None,
+                                                 status, answered))
+
     def clear_records(self) -> None:
         if self._child_pipe is not None:
             self._ask_child("clear")
@@ -510,6 +527,8 @@ class WireServer:
     # ---- request handling ----
 
     def handle(self, handler: _Handler) -> None:
+        if self.batch_endpoints is not None and self.batch_endpoints.serve(handler):
+            return
         received_at = time.time()
         length = int(handler.headers.get("content-length") or 0)
         raw = handler.rfile.read(length) if length else b""

@@ -16,6 +16,7 @@ import dagster as dg
 from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.defs.shared.policies import non_retryable
 from apigen_pipeline.environments.base import Environment
+from apigen_pipeline.llm.batch import BatchPendingError
 from apigen_pipeline.llm.config import LLMSettings
 from apigen_pipeline.llm.gateway import (
     CallContext,
@@ -48,6 +49,12 @@ class BoundClient:
                                              "model": error.result.model}) from error
         except FailureRateExceededError as error:
             raise dg.Failure(description=str(error), allow_retries=error.retryable) from error
+        except BatchPendingError as error:
+            # Not a fault: the provider has not finished. The step's retry (or the next run) polls the same
+            # batches; the wait between attempts holds no llm_api slot.
+            raise dg.Failure(description=str(error), allow_retries=True,
+                             metadata={"error_kind": "batch_pending",
+                                       "provider_batch_ids": ", ".join(error.provider_batch_ids)}) from error
 
 
 class LLMResource(dg.ConfigurableResource):
