@@ -20,5 +20,6 @@ CREATE TABLE IF NOT EXISTS llm_batch_items (
 );
 
 -- Answers that came through a provider batch are priced at the batch discount. The pricing migration
--- may have added this column already.
-ALTER TABLE llm_requests ADD COLUMN IF NOT EXISTS via_batch BOOLEAN DEFAULT false;
+-- may have added this column already. No DEFAULT: DuckLake refuses one on ADD COLUMN; rows from before
+-- are NULL, which reads as not via a batch.
+ALTER TABLE llm_requests ADD COLUMN IF NOT EXISTS via_batch BOOLEAN;
