@@ -129,6 +129,6 @@ class BatchRunner:
             waited = self._clock() - started
             if waited >= self.max_wait_s:
                 raise BatchPendingError(
-                    f"provider batch {batch_id} not ended after {waited:.0f} s (batch_max_wait_s "
+                    f"provider batch {batch_id} not ended after {waited:.1f} s (batch_max_wait_s "
                     f"{self.max_wait_s:g}); a retry of the step polls it again", all_ids)
             await asyncio.sleep(min(self.poll_interval_s, self.max_wait_s - waited))

@@ -5,11 +5,14 @@ import dagster as dg
 import pytest
 
 from apigen_pipeline.defs.shared.llm_resource import BoundClient, LLMResource
-from apigen_pipeline.llm.config import LLMSettings, RetrySettings
+from apigen_pipeline.llm.batch import BatchStore
+from apigen_pipeline.llm.config import LLMSettings, ModelRef, RetrySettings, RoleModels
 from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
 from apigen_pipeline.llm.request_log import RequestLog
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse
+from apigen_pipeline.testing.wire_batches import mount_batches
+from apigen_pipeline.testing.wire_servers import OpenAIWireServer
 from apigen_pipeline.warehouse import Warehouse
 
 CONTEXT = CallContext(domain="retail", batch="2026-01-01", run_id="r1", asset="blueprints")
@@ -66,3 +69,22 @@ def test_retry_failed_is_resource_config_the_launchpad_shows():
     fields = LLMResource.to_config_schema().as_field().config_type.fields
     assert {"retry_failed", "lease_ttl_s"} <= set(fields)
     assert LLMResource().retry_failed is False
+
+
+def test_a_provider_batch_still_pending_is_a_retryable_failure_naming_the_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("APIGEN_BATCH_TEST_KEY", "sk-test")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with OpenAIWireServer() as server, RequestLog(warehouse, background=False) as log:
+        endpoints = mount_batches(server, completion_delay_s=60)
+        ref = ModelRef(provider="openai", model="gpt-4o", base_url=server.base_url,
+                       api_key_env="APIGEN_BATCH_TEST_KEY", batch=True)
+        settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=ref),
+                               batch_max_wait_s=0.2, batch_poll_interval_s=0.05)
+        client = BoundClient(LLMGateway(settings, log, batch_store=BatchStore(warehouse)), CONTEXT)
+        with pytest.raises(dg.Failure) as caught:
+            client.complete_many(requests(2))
+    (batch_id,) = endpoints.batch_ids
+    assert caught.value.allow_retries is True
+    assert caught.value.description.startswith(f"provider batch {batch_id} not ended after ")
+    assert caught.value.description.endswith("(batch_max_wait_s 0.2); a retry of the step polls it again")
+    assert caught.value.metadata["error_kind"].value == "batch_pending"
