@@ -199,10 +199,13 @@ class LLMSettings(FrozenModel):
     simulated_seed: int = 0
     simulated_faults: FaultRates | None = None
     simulated_latency_s: float = Field(default=0.0, ge=0)
-    # Provider batches: how long one step waits for a batch before failing as retryable "batch pending"
-    # (its re-run polls the same batch), and how often it asks the provider meanwhile.
-    batch_max_wait_s: float = Field(default=600.0, gt=0)
+    # Provider batches: how long one attempt of a step waits for its batches (in its llm_api slot), how often
+    # it asks the provider meanwhile, then how long the step rests outside the pool before its next attempt
+    # polls the same batches, and how many attempts (OpenAI and Anthropic end a batch within 24 h).
+    batch_max_wait_s: float = Field(default=300.0, gt=0)
     batch_poll_interval_s: float = Field(default=10.0, gt=0)
+    batch_retry_wait_s: float = Field(default=900.0, ge=0)
+    batch_max_step_retries: int = Field(default=100, ge=0)
 
     @field_validator("prices")
     @classmethod

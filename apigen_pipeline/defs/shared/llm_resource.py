@@ -50,11 +50,11 @@ class BoundClient:
         except FailureRateExceededError as error:
             raise dg.Failure(description=str(error), allow_retries=error.retryable) from error
         except BatchPendingError as error:
-            # Not a fault: the provider has not finished. The step's retry (or the next run) polls the same
-            # batches; the wait between attempts holds no llm_api slot.
-            raise dg.Failure(description=str(error), allow_retries=True,
-                             metadata={"error_kind": "batch_pending",
-                                       "provider_batch_ids": ", ".join(error.provider_batch_ids)}) from error
+            # Not a fault: the provider has not finished. The step is up for retry, which frees its llm_api
+            # slot until the retry polls the same batches (the ids are in llm_batch_items; a later run does too).
+            settings = self.gateway.settings
+            raise dg.RetryRequested(max_retries=settings.batch_max_step_retries,
+                                    seconds_to_wait=settings.batch_retry_wait_s) from error
 
 
 class LLMResource(dg.ConfigurableResource):

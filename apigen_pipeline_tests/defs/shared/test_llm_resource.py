@@ -71,7 +71,7 @@ def test_retry_failed_is_resource_config_the_launchpad_shows():
     assert LLMResource().retry_failed is False
 
 
-def test_a_provider_batch_still_pending_is_a_retryable_failure_naming_the_batch(tmp_path, monkeypatch):
+def test_a_provider_batch_still_pending_puts_the_step_up_for_retry_after_the_configured_wait(tmp_path, monkeypatch):
     monkeypatch.setenv("APIGEN_BATCH_TEST_KEY", "sk-test")
     warehouse = Warehouse(tmp_path / "w.duckdb")
     with OpenAIWireServer() as server, RequestLog(warehouse, background=False) as log:
@@ -79,12 +79,13 @@ def test_a_provider_batch_still_pending_is_a_retryable_failure_naming_the_batch(
         ref = ModelRef(provider="openai", model="gpt-4o", base_url=server.base_url,
                        api_key_env="APIGEN_BATCH_TEST_KEY", batch=True)
         settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=ref),
-                               batch_max_wait_s=0.2, batch_poll_interval_s=0.05)
+                               batch_max_wait_s=0.2, batch_poll_interval_s=0.05, batch_retry_wait_s=42,
+                               batch_max_step_retries=7)
         client = BoundClient(LLMGateway(settings, log, batch_store=BatchStore(warehouse)), CONTEXT)
-        with pytest.raises(dg.Failure) as caught:
+        with pytest.raises(dg.RetryRequested) as caught:
             client.complete_many(requests(2))
     (batch_id,) = endpoints.batch_ids
-    assert caught.value.allow_retries is True
-    assert caught.value.description.startswith(f"provider batch {batch_id} not ended after ")
-    assert caught.value.description.endswith("(batch_max_wait_s 0.2); a retry of the step polls it again")
-    assert caught.value.metadata["error_kind"].value == "batch_pending"
+    assert (caught.value.seconds_to_wait, caught.value.max_retries) == (42, 7)
+    cause = str(caught.value.__cause__)
+    assert cause.startswith(f"provider batch {batch_id} not ended after ")
+    assert cause.endswith("(batch_max_wait_s 0.2); a retry of the step polls it again")
