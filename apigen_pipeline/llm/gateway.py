@@ -215,6 +215,14 @@ class _Progress:
                         time.monotonic() - self.started, list(history))
 
 
+@dataclass(frozen=True)
+class _BatchReply:
+    """A reply a provider batch gave that failed validation: the first attempt of its request."""
+
+    response: LLMResponse
+    problem: str
+
+
 class _StoppedBeforeSending(Exception):
     pass
 
@@ -317,9 +325,9 @@ class LLMGateway:
             except BatchPendingError:
                 await asyncio.gather(*pending.values(), return_exceptions=True)  # logged; the retry replays them
                 raise
-            for index in live:  # failed in the batch: the normal path, with its retries and repairs
+            for index, batch_reply in live.items():  # the normal path, with its retries and repairs
                 pending[index] = asyncio.create_task(self._complete(
-                    requests[index], context, routes[index], keys[index], None, None))
+                    requests[index], context, routes[index], keys[index], None, None, batch_reply))
         if pending:
             outcomes = await asyncio.gather(*pending.values(), return_exceptions=True)
             for index, outcome in zip(pending, outcomes, strict=True):
@@ -386,9 +394,10 @@ class LLMGateway:
 
     async def _through_batches(self, requests: Sequence[LLMRequest], routes: Sequence[Route], keys: Sequence[str],
                                indices: Sequence[int], context: CallContext,
-                               results: list[LLMResult | BaseException | None]) -> list[int]:
+                               results: list[LLMResult | BaseException | None]) -> dict[int, _BatchReply | None]:
         """Answer these requests through provider batches (one per model, waited on together) and log the
-        answers; returns the indices that failed in their batch, for the live path. Raises
+        answers; returns the indices for the live path (failed in their batch; with the invalid reply the
+        batch gave, which the live path repairs rather than asks again). Raises
         `BatchPendingError` when a batch did not end in time, after logging the batches that did."""
         assert self._batches is not None
         groups: dict[ModelRef, list[int]] = {}
@@ -399,7 +408,7 @@ class LLMGateway:
             target, {keys[i]: requests[i] for i in members},
             Submission(requests[members[0]].role, context.domain, context.batch, context.run_id, context.asset))
             for target, members in groups.items()), return_exceptions=True)
-        live: list[int] = []
+        live: dict[int, _BatchReply | None] = {}
         for members, collected in zip(groups.values(), collections, strict=True):
             if isinstance(collected, BaseException):
                 continue
@@ -412,10 +421,10 @@ class LLMGateway:
                     continue
                 result = self._record_batch_item(request, context, route, key, collected.outcomes.get(key),
                                                  time.monotonic() - started)
-                if result is None:
-                    live.append(index)
-                else:
+                if isinstance(result, LLMResult):
                     answered[key] = results[index] = result
+                else:
+                    live[index] = result
             await asyncio.to_thread(self._mark_collected, collected)
         failure = next((c for c in collections if isinstance(c, BaseException)), None)
         if failure is not None:
@@ -429,8 +438,9 @@ class LLMGateway:
         self._batches.mark_collected(collected)
 
     def _record_batch_item(self, request: LLMRequest, context: CallContext, route: Route, key: str,
-                           item: ItemOutcome | None, waited_s: float) -> LLMResult | None:
-        """Log a batch item's valid answer and return it; log a failed item and return None (it goes live)."""
+                           item: ItemOutcome | None, waited_s: float) -> LLMResult | _BatchReply | None:
+        """Log a batch item's valid answer and return it. An invalid reply is returned for its repair turns
+        on the live path; a failed item is logged as failed and None returned (it is sent live)."""
         stats = self.stats.for_route(request.role, route)
         problem = item.problem if item is not None and item.problem else "no result in the batch"
         usage = Usage()
@@ -439,7 +449,7 @@ class LLMGateway:
             try:
                 response = validate_response(request, item.response)
             except StructuredOutputError as invalid:
-                problem = f"invalid batch answer: {self._scrub(str(invalid))}"
+                return _BatchReply(item.response, str(invalid))
             else:
                 outcome = _Outcome("answered", "valid", response, None, None, 1, 0, usage, waited_s)
                 cost, projected = self._costs(route, usage)
@@ -493,7 +503,8 @@ class LLMGateway:
         return self._loop_state
 
     async def _complete(self, request: LLMRequest, context: CallContext, route: Route, key: str,
-                        cached: LLMResult | None, supersedes: str | None) -> LLMResult:
+                        cached: LLMResult | None, supersedes: str | None,
+                        batch_reply: _BatchReply | None = None) -> LLMResult:
         stats = self.stats.for_route(request.role, route)
         if cached is not None:
             stats.cache_hits += 1
@@ -507,7 +518,7 @@ class LLMGateway:
         future: asyncio.Future[LLMResult] = state.loop.create_future()
         state.in_flight[key] = future
         try:
-            result = await self._send_and_record(request, context, route, key, stats, state, supersedes)
+            result = await self._send_and_record(request, context, route, key, stats, state, supersedes, batch_reply)
         except PermanentProviderError as error:
             future.set_result(error.result)
             raise
@@ -525,7 +536,8 @@ class LLMGateway:
         return self.stats.abort_reason
 
     async def _send_and_record(self, request: LLMRequest, context: CallContext, route: Route, key: str,
-                               stats: ModelStats, state: _LoopState, supersedes: str | None) -> LLMResult:
+                               stats: ModelStats, state: _LoopState, supersedes: str | None,
+                               batch_reply: _BatchReply | None = None) -> LLMResult:
         if self._stop_reason() is not None:
             return self._record_not_sent(request, context, route, key, stats, ErrorKind.ABORTED,
                                          f"batch stopped early: {self._stop_reason()}")
@@ -538,7 +550,7 @@ class LLMGateway:
         cost: float | None = None
         projected: float | None = None
         try:
-            outcome = await self._attempt(request, route, input_estimate, output_estimate, state)
+            outcome = await self._attempt(request, route, input_estimate, output_estimate, state, batch_reply)
             cost, projected = self._costs(route, outcome.usage)
             self._spent_usd += (projected or 0.0) if route.target.provider == "simulated" else (cost or 0.0)
         except _StoppedBeforeSending as stopped:
@@ -569,11 +581,20 @@ class LLMGateway:
         return error
 
     async def _attempt(self, request: LLMRequest, route: Route, input_estimate: int, output_estimate: int,
-                       state: _LoopState) -> _Outcome:
+                       state: _LoopState, batch_reply: _BatchReply | None = None) -> _Outcome:
+        """Send until answered or given up. `batch_reply`: the invalid reply a provider batch already gave,
+        counted as the first attempt, so the request goes on with its repair turns instead of being re-sent."""
         target = route.target
         provider = self._pool.get(target)
         progress = _Progress()
         current = request
+        if batch_reply is not None:
+            progress.attempts = 1
+            progress.usage = batch_reply.response.usage
+            repaired = self._rejected(progress, request, target, current, batch_reply.response, batch_reply.problem)
+            if isinstance(repaired, _Outcome):
+                return repaired
+            current = repaired
         gate = state.endpoint_gate(target)
         try:
             while True:
@@ -604,19 +625,26 @@ class LLMGateway:
                         return progress.outcome("answered", "valid", validate_response(request, response))
                     except StructuredOutputError as invalid:
                         problem, invalid_response = str(invalid), response
-                # The provider replied, but not usably: repair with a re-ask, or end with an invalid answer.
-                progress.rejected.append({"reply": invalid_response.model_dump(mode="json") if invalid_response
-                                          else None, "problem": problem})
-                if progress.repairs >= self.settings.max_repair_turns:
-                    self._note_failure(ErrorKind.INVALID_OUTPUT, problem, request, target, progress.attempts)
-                    return progress.outcome("answered", "invalid", invalid_response, ErrorKind.INVALID_OUTPUT, problem)
-                progress.repairs += 1
-                self.stats.retries[ErrorKind.INVALID_OUTPUT.value] += 1
-                current = request.model_copy(update={
-                    "messages": repair_request(request, current.messages, invalid_response, problem)})
+                repaired = self._rejected(progress, request, target, current, invalid_response, problem)
+                if isinstance(repaired, _Outcome):
+                    return repaired
+                current = repaired
         finally:
             if progress.transport_failures[ErrorKind.UNREACHABLE]:
                 gate.set()  # got through, gave up (the batch stops) or failed otherwise: let the others decide
+
+    def _rejected(self, progress: _Progress, request: LLMRequest, target: ModelRef, current: LLMRequest,
+                  invalid_response: LLMResponse | None, problem: str) -> _Outcome | LLMRequest:
+        """The provider replied, but not usably: the repair re-ask to send next, or the invalid answer it ends with."""
+        progress.rejected.append({"reply": invalid_response.model_dump(mode="json") if invalid_response
+                                  else None, "problem": problem})
+        if progress.repairs >= self.settings.max_repair_turns:
+            self._note_failure(ErrorKind.INVALID_OUTPUT, problem, request, target, progress.attempts)
+            return progress.outcome("answered", "invalid", invalid_response, ErrorKind.INVALID_OUTPUT, problem)
+        progress.repairs += 1
+        self.stats.retries[ErrorKind.INVALID_OUTPUT.value] += 1
+        return request.model_copy(update={
+            "messages": repair_request(request, current.messages, invalid_response, problem)})
 
     def _gives_up(self, progress: _Progress, kind: ErrorKind) -> bool:
         retry = self.settings.retry

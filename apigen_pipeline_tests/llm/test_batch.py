@@ -11,7 +11,13 @@ from apigen_pipeline.llm.gateway import CallContext, LLMGateway
 from apigen_pipeline.llm.request_log import RequestLog
 from apigen_pipeline.llm.types import ChatMessage, LLMRequest, request_key
 from apigen_pipeline.testing.wire_batches import mount_batches
-from apigen_pipeline.testing.wire_servers import AnthropicWireServer, OpenAIWireServer, WireServer
+from apigen_pipeline.testing.wire_servers import (
+    AnthropicWireServer,
+    OpenAIWireServer,
+    WireReply,
+    WireServer,
+    deterministic_responder,
+)
 from apigen_pipeline.warehouse import Warehouse
 
 KEY_ENV = "APIGEN_BATCH_TEST_KEY"
@@ -138,3 +144,25 @@ def test_simulated_routes_never_batch():
     simulated = LLMSettings(roles=RoleModels(generator=batch_generator))
     assert not simulated.route("generator").batch
     assert LLMSettings(roles=RoleModels(generator=batch_generator), backend_override="configured").route("generator").batch
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_an_invalid_batch_answer_is_repaired_live_not_asked_again(provider, tmp_path):
+    def prose_first(body: dict, call_index: int) -> WireReply:
+        # The original prompt (one user turn) gets prose; the repair re-ask (the reply and the problem added) JSON.
+        if len(body["messages"]) == 1:
+            return WireReply.of_text("Sure! Here is a task, in my own words.")
+        return deterministic_responder(body, call_index)
+
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with SERVERS[provider](prose_first) as server:
+        mount_batches(server)
+        (result,), _ = run(provider, server, warehouse, 1)
+    assert result.ok and result.repair_turns == 1
+    batch_items = [r for r in server.requests if r.path.startswith("batch:")]
+    live = [r for r in server.requests if not r.path.startswith("batch:")]
+    assert len(batch_items) == 1 and len(live) == 1
+    assert len(live[0].body["messages"]) > 1  # the repair turn, not the original request again
+    (row,) = log_rows(warehouse)
+    assert (row["status"], row["validation"], row["attempts"], row["repair_turns"]) == ("answered", "valid", 2, 1)
+    assert "in my own words" in row["repair_json"]
