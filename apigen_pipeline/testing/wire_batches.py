@@ -55,6 +55,11 @@ def _json(handler: Any, payload: dict[str, Any], status: int = 200) -> None:
     _write(handler, status, json.dumps(payload, ensure_ascii=False).encode())
 
 
+def _wire_size(body: dict[str, Any]) -> int:
+    """The body's size as the SDKs send it live (compact JSON, UTF-8): usage estimated from it matches."""
+    return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+
+
 def _rfc3339(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
@@ -72,6 +77,7 @@ class BatchEndpoints(ABC):
         self._batches: dict[str, _Batch] = {}
         self._ids = itertools.count(1)
         self._seen: Counter[str] = Counter()  # submissions per custom id
+        self.polls: Counter[str] = Counter()  # status requests per batch id
 
     # ---- what tests look at ----
     @property
@@ -130,6 +136,15 @@ class BatchEndpoints(ABC):
     def _lookup(self, batch_id: str) -> _Batch | None:
         with self._lock:
             return self._batches.get(batch_id)
+
+    def _polled(self, batch: _Batch) -> dict[str, Any]:
+        with self._lock:
+            self.polls[batch.id] += 1
+        return self._render(batch)
+
+    @abstractmethod
+    def _render(self, batch: _Batch) -> dict[str, Any]:
+        """The batch object as the provider returns it."""
 
 
 def _answered(line: dict[str, Any]) -> bool:
@@ -195,7 +210,7 @@ class OpenAIBatches(BatchEndpoints):
         if batch is None:
             _json(handler, {"error": {"message": f"no batch {batch_id}", "type": "invalid_request_error"}}, 404)
             return
-        _json(handler, self._render(batch))
+        _json(handler, self._polled(batch))
 
     def _content(self, handler: Any, file_id: str) -> None:
         with self._lock:
@@ -232,8 +247,8 @@ class OpenAIBatches(BatchEndpoints):
         return file_id
 
     def _line(self, custom_id: str, body: dict[str, Any], reply: WireReply, answered: bool) -> dict[str, Any]:
-        size = len(json.dumps(body).encode())
-        rendered = self.server.render_success(reply, body, 0, size) if answered else self.server.render_error(reply)
+        rendered = (self.server.render_success(reply, body, 0, _wire_size(body)) if answered
+                    else self.server.render_error(reply))
         return {"id": f"batch_req_{custom_id[:16]}", "custom_id": custom_id, "error": None,
                 "response": {"status_code": reply.status if not answered else 200,
                              "request_id": f"req_{custom_id[:16]}", "body": rendered}}
@@ -262,7 +277,7 @@ class AnthropicBatches(BatchEndpoints):
                 _json(handler, {"type": "error", "error": {"type": "not_found_error",
                                                            "message": f"no batch {parts[3]}"}}, 404)
             elif len(parts) == 4:
-                _json(handler, self._render(batch))
+                _json(handler, self._polled(batch))
             else:
                 self._ended(batch)
                 _write(handler, 200, "".join(json.dumps(line, ensure_ascii=False) + "\n"
@@ -285,7 +300,7 @@ class AnthropicBatches(BatchEndpoints):
 
     def _line(self, custom_id: str, body: dict[str, Any], reply: WireReply, answered: bool) -> dict[str, Any]:
         if answered:
-            message = self.server.render_success(reply, body, 0, len(json.dumps(body).encode()))
+            message = self.server.render_success(reply, body, 0, _wire_size(body))
             return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}
         if self.failed_result == "expired":
             return {"custom_id": custom_id, "result": {"type": "expired"}}
