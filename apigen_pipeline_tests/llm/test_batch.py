@@ -73,6 +73,7 @@ def test_a_batch_answers_like_live_requests_and_is_logged_as_via_batch(provider,
     assert [r.status for r in results] == ["answered"] * 6
     assert [r.response.text for r in results] == [r.response.text for r in live]
     assert [r.response.parsed for r in results[::2]] == [r.response.parsed for r in live[::2]]
+    assert [r.response.usage for r in results] == [r.response.usage for r in live]  # estimated alike
     assert len(endpoints.batch_ids) == 1  # one call, one model: one batch
     assert {r.path for r in server.requests} == {f"batch:{endpoints.endpoint}"}  # nothing went live
     rows = log_rows(warehouse)
