@@ -89,3 +89,28 @@ def test_a_provider_batch_still_pending_puts_the_step_up_for_retry_after_the_con
     cause = str(caught.value.__cause__)
     assert cause.startswith(f"provider batch {batch_id} not ended after ")
     assert cause.endswith("(batch_max_wait_s 0.2); a retry of the step polls it again")
+
+
+def test_a_step_waiting_on_a_provider_batch_retries_outside_its_pool_and_resumes_the_same_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("APIGEN_BATCH_TEST_KEY", "sk-test")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with OpenAIWireServer() as server:
+        endpoints = mount_batches(server, completion_delay_s=1.5)
+        ref = ModelRef(provider="openai", model="gpt-4o", base_url=server.base_url,
+                       api_key_env="APIGEN_BATCH_TEST_KEY", batch=True)
+        settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=ref),
+                               batch_max_wait_s=0.3, batch_poll_interval_s=0.05, batch_retry_wait_s=0.5,
+                               batch_max_step_retries=10)
+
+        @dg.asset(pool="llm_api")
+        def generated() -> int:
+            with RequestLog(warehouse, background=False) as log:
+                client = BoundClient(LLMGateway(settings, log, batch_store=BatchStore(warehouse)), CONTEXT)
+                return sum(result.ok for result in client.complete_many(requests(3)))
+
+        with dg.instance_for_test() as instance:
+            result = dg.materialize([generated], instance=instance)
+            retries = [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert result.success and result.output_for_node("generated") == 3
+    assert retries  # the step gave its slot back while the provider worked
+    assert len(endpoints.batch_ids) == 1 and set(endpoints.submitted_custom_ids().values()) == {1}
