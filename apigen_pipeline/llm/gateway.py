@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from apigen_pipeline.llm.batch import BatchPendingError, BatchRunner, BatchStore
+from apigen_pipeline.llm.batch import BatchRunner, BatchStore
 from apigen_pipeline.llm.batch.api import ItemOutcome
 from apigen_pipeline.llm.batch.apis import batch_api_for
 from apigen_pipeline.llm.batch.runner import Collected, Submission
@@ -309,6 +309,7 @@ class LLMGateway:
         results: list[LLMResult | BaseException | None] = [None] * len(requests)
         pending: dict[int, asyncio.Task[LLMResult]] = {}
         batched: list[int] = []
+        batch_failure: BaseException | None = None
         for index, (request, route, key) in enumerate(zip(requests, routes, keys, strict=True)):
             replay = self._replay(key, stored.get(key))
             if replay is not None:  # no task for a cache hit: replaying a finished batch stays cheap
@@ -320,11 +321,7 @@ class LLMGateway:
                 pending[index] = asyncio.create_task(self._complete(
                     request, context, route, key, None, self._superseded(stored.get(key))))
         if batched:
-            try:
-                live = await self._through_batches(requests, routes, keys, batched, context, results)
-            except BatchPendingError:
-                await asyncio.gather(*pending.values(), return_exceptions=True)  # logged; the retry replays them
-                raise
+            live, batch_failure = await self._through_batches(requests, routes, keys, batched, context, results)
             for index, batch_reply in live.items():  # the normal path, with its retries and repairs
                 pending[index] = asyncio.create_task(self._complete(
                     requests[index], context, routes[index], keys[index], None, None, batch_reply))
@@ -337,6 +334,8 @@ class LLMGateway:
                             and not isinstance(r, PermanentProviderError)), None)
         if other_error is not None:
             raise other_error
+        if batch_failure is not None:  # a batch still pending: raised once the live requests are logged
+            raise batch_failure
         final: list[LLMResult] = [r.result if isinstance(r, PermanentProviderError) else r  # type: ignore[misc]
                                   for r in results]
         logger.info("LLM batch done: %d requests, %d from cache, %d answered, %d failed, %d not sent",
@@ -394,11 +393,12 @@ class LLMGateway:
 
     async def _through_batches(self, requests: Sequence[LLMRequest], routes: Sequence[Route], keys: Sequence[str],
                                indices: Sequence[int], context: CallContext,
-                               results: list[LLMResult | BaseException | None]) -> dict[int, _BatchReply | None]:
+                               results: list[LLMResult | BaseException | None],
+                               ) -> tuple[dict[int, _BatchReply | None], BaseException | None]:
         """Answer these requests through provider batches (one per model, waited on together) and log the
-        answers; returns the indices for the live path (failed in their batch; with the invalid reply the
-        batch gave, which the live path repairs rather than asks again). Raises
-        `BatchPendingError` when a batch did not end in time, after logging the batches that did."""
+        answers. Returns the indices for the live path (failed in their batch; with the invalid reply the
+        batch gave, which the live path repairs rather than asks again), and the error of a batch that did
+        not end in time (`BatchPendingError`), for the caller to raise once the live path is done."""
         assert self._batches is not None
         groups: dict[ModelRef, list[int]] = {}
         for index in indices:
@@ -426,10 +426,7 @@ class LLMGateway:
                 else:
                     live[index] = result
             await asyncio.to_thread(self._mark_collected, collected)
-        failure = next((c for c in collections if isinstance(c, BaseException)), None)
-        if failure is not None:
-            raise failure
-        return live
+        return live, next((c for c in collections if isinstance(c, BaseException)), None)
 
     def _mark_collected(self, collected: Collected) -> None:
         # The answers are in the spool (durable) before the batch is marked read: a crash in between only

@@ -167,3 +167,37 @@ def test_an_invalid_batch_answer_is_repaired_live_not_asked_again(provider, tmp_
     (row,) = log_rows(warehouse)
     assert (row["status"], row["validation"], row["attempts"], row["repair_turns"]) == ("answered", "valid", 2, 1)
     assert "in my own words" in row["repair_json"]
+
+
+def test_a_mixed_committee_logs_the_ended_batch_and_its_live_retries_before_reporting_the_pending_one(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with OpenAIWireServer() as fast, AnthropicWireServer() as slow:
+        fast_batches = mount_batches(fast, failure_share=1.0)  # every first submission fails
+        slow_batches = mount_batches(slow, completion_delay_s=60)
+        judges = [ModelRef(provider=provider, model=MODEL, base_url=server.base_url, api_key_env=KEY_ENV, batch=True)
+                  for provider, server in (("openai", fast), ("anthropic", slow))]
+        committee = LLMSettings(backend_override="configured", judges=judges, batch_max_wait_s=0.5,
+                                batch_poll_interval_s=0.05)
+        votes = [LLMRequest(role="judge", messages=[ChatMessage(role="user", content=f"Judge blueprint {i}.")],
+                            tags={"judge_index": str(i % 2)}) for i in range(8)]
+
+        def vote() -> list:
+            with RequestLog(warehouse, background=False) as log:
+                gateway = LLMGateway(committee, log, batch_store=BatchStore(warehouse))
+                try:
+                    return gateway.complete_many(votes, CONTEXT)
+                finally:
+                    log.flush()
+
+        with pytest.raises(BatchPendingError):
+            vote()
+        sent_live = [r for r in fast.requests if not r.path.startswith("batch:")]
+        assert len(sent_live) == 4  # the items that failed in the ended batch went live before the step gave up
+        answered = [row for row in log_rows(warehouse) if row["status"] == "answered"]
+        assert sorted(row["provider"] for row in answered) == ["openai"] * 4
+        slow_batches.completion_delay_s = 0.0
+        results = vote()
+    assert all(r.ok for r in results)
+    assert [r.from_cache for r in results[::2]] == [True] * 4  # the openai judges: replayed
+    assert len(fast_batches.batch_ids) == 1 and len(slow_batches.batch_ids) == 1
+    assert len(fast.requests) == 4 + len(sent_live)  # nothing sent again
