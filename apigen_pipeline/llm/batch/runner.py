@@ -52,8 +52,6 @@ class Collected:
 
     outcomes: dict[str, ItemOutcome] = field(default_factory=dict)
     provider_batch_ids: list[str] = field(default_factory=list)
-    resumed: int = 0    # requests found in a batch submitted earlier
-    submitted: int = 0  # requests submitted now
 
 
 class BatchRunner:
@@ -79,7 +77,9 @@ class BatchRunner:
             by_batch: dict[str, dict[str, LLMRequest]] = {}
             for key, item in open_items.items():
                 by_batch.setdefault(item.provider_batch_id, {})[key] = requests[key]
-            collected.resumed = len(open_items)
+            for batch_id, members in by_batch.items():
+                logger.info("resuming provider batch %s: %d %s requests submitted earlier", batch_id, len(members),
+                            who.role)
             fresh = {key: request for key, request in requests.items() if key not in open_items}
             if fresh:
                 try:
@@ -93,7 +93,6 @@ class BatchRunner:
                                             for key in fresh],
                         target, who.role, who.domain, who.batch, who.run_id, who.asset)
                     by_batch[batch_id] = fresh
-                    collected.submitted = len(fresh)
                     logger.info("submitted provider batch %s: %d %s requests to %s", batch_id, len(fresh),
                                 who.role, target.label)
             for batch_id, members in by_batch.items():
