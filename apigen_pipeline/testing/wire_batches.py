@@ -36,6 +36,7 @@ class _Batch:
     id: str
     created_at: float
     items: list[tuple[str, dict[str, Any]]]  # (custom id, body)
+    auth_header_present: bool  # on the request that created the batch (the key's value is never kept)
     input_file_id: str = ""
     lines: list[dict[str, Any]] | None = None  # per item, once ended
     output_file_id: str | None = None  # OpenAI: made once, when the ended batch is first rendered
@@ -99,9 +100,10 @@ class BatchEndpoints(ABC):
         length = int(handler.headers.get("content-length") or 0)
         return handler.rfile.read(length) if length else b""
 
-    def _new_batch(self, prefix: str, items: list[tuple[str, dict[str, Any]]]) -> _Batch:
+    def _new_batch(self, handler: Any, prefix: str, items: list[tuple[str, dict[str, Any]]]) -> _Batch:
+        presented = self.server.presented_key(handler.headers) is not None
         with self._lock:
-            batch = _Batch(f"{prefix}{next(self._ids):06d}", time.time(), items)
+            batch = _Batch(f"{prefix}{next(self._ids):06d}", time.time(), items, presented)
             self._batches[batch.id] = batch
         return batch
 
@@ -119,7 +121,8 @@ class BatchEndpoints(ABC):
                 fails = first and self._draw(custom_id) < self.failure_share
                 reply = WireReply.server_error("batch item failed") if fails else self.server.responder(body, 0)
                 answered = reply.status == 200 and reply.body_mode == "complete"
-                self.server.note_request(f"batch:{self.endpoint}", body, reply.status, answered)
+                self.server.note_request(f"batch:{self.endpoint}", body, reply.status, answered,
+                                         batch.auth_header_present)
                 lines.append(self._line(custom_id, body, reply, answered))
                 batch.counts["completed" if answered else "failed"] += 1
             batch.lines = lines
@@ -201,7 +204,7 @@ class OpenAIBatches(BatchEndpoints):
             return
         items = [(entry["custom_id"], entry["body"]) for entry in map(json.loads, content.decode().splitlines())
                  if entry]
-        batch = self._new_batch("batch_", items)
+        batch = self._new_batch(handler, "batch_", items)
         batch.input_file_id = request["input_file_id"]
         _json(handler, self._render(batch))
 
@@ -269,7 +272,8 @@ class AnthropicBatches(BatchEndpoints):
         parts = path.strip("/").split("/")
         if handler.command == "POST" and path == "/v1/messages/batches":
             request = json.loads(self._read(handler) or b"{}")
-            batch = self._new_batch("msgbatch_", [(item["custom_id"], item["params"]) for item in request["requests"]])
+            batch = self._new_batch(handler, "msgbatch_",
+                                    [(item["custom_id"], item["params"]) for item in request["requests"]])
             _json(handler, self._render(batch))
         elif handler.command == "GET" and len(parts) in (4, 5) and parts[:3] == ["v1", "messages", "batches"]:
             batch = self._lookup(parts[3])

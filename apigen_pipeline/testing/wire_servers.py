@@ -501,13 +501,14 @@ class WireServer:
     def bodies_answered_more_than_once(self) -> list[str]:
         return sorted(digest for digest, count in self.answers_by_body_hash().items() if count > 1)
 
-    def note_request(self, path: str, body: dict[str, Any], status: int, answered: bool) -> None:
+    def note_request(self, path: str, body: dict[str, Any], status: int, answered: bool,
+                     auth_header_present: bool) -> None:
         """Record a request answered outside `handle` (a batch item) among the server's requests."""
         with self._lock:
             call_index = self._next_index
             self._next_index += 1
-            self._records.append(RecordedRequest(call_index, path, body, body_hash(body), time.time(), True, None,
-                                                 status, answered))
+            self._records.append(RecordedRequest(call_index, path, body, body_hash(body), time.time(),
+                                                 auth_header_present, None, status, answered))
 
     def clear_records(self) -> None:
         if self._child_pipe is not None:

@@ -76,6 +76,7 @@ def test_a_batch_answers_like_live_requests_and_is_logged_as_via_batch(provider,
     assert [r.response.usage for r in results] == [r.response.usage for r in live]  # estimated alike
     assert len(endpoints.batch_ids) == 1  # one call, one model: one batch
     assert {r.path for r in server.requests} == {f"batch:{endpoints.endpoint}"}  # nothing went live
+    assert all(r.auth_header_present for r in server.requests)
     rows = log_rows(warehouse)
     assert [(row["status"], row["validation"], row["via_batch"]) for row in rows] == [("answered", "valid", True)] * 6
     assert gateway.stats.total("answered") == 6
