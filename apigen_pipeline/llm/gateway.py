@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from apigen_pipeline.llm.batch import BatchRunner, BatchStore
-from apigen_pipeline.llm.batch.api import ItemOutcome
-from apigen_pipeline.llm.batch.apis import batch_api_for
+from apigen_pipeline.llm.batch.api import ItemOutcome, batch_api_for
 from apigen_pipeline.llm.batch.runner import Collected, Submission
 from apigen_pipeline.llm.capabilities import EndpointCapabilities
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route

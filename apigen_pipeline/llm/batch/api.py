@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from apigen_pipeline.llm.capabilities import EndpointCapabilities
 from apigen_pipeline.llm.config import ModelRef
 from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.sdk_common import PLACEHOLDER_API_KEY
@@ -43,3 +44,16 @@ def api_key_for(target: ModelRef, base_url_env: str) -> str:
     if api_key is None:
         raise ProviderError(ErrorKind.AUTH, f"{target.provider}: {key_env} is not set")
     return api_key
+
+
+def batch_api_for(target: ModelRef, capabilities: EndpointCapabilities) -> BatchAPI:
+    """The batch API of the target's provider; its SDK is imported only when that provider is used."""
+    if target.provider == "openai":
+        from apigen_pipeline.llm.batch.openai_batch import OpenAIBatchAPI
+
+        return OpenAIBatchAPI(target, capabilities)
+    if target.provider == "anthropic":
+        from apigen_pipeline.llm.batch.anthropic_batch import AnthropicBatchAPI
+
+        return AnthropicBatchAPI(target)
+    raise ValueError(f"provider '{target.provider}' has no batch API")
