@@ -26,7 +26,7 @@ from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.testing.simulated_wire import simulated_responder
 from apigen_pipeline.testing.wire_batches import mount_batches
 from apigen_pipeline.testing.wire_servers import OpenAIWireServer, WireReply
-from apigen_pipeline.warehouse import Warehouse, content_hash
+from apigen_pipeline.warehouse import Warehouse
 from apigen_pipeline_tests.conftest import MOCK_DOMAIN
 from apigen_pipeline_tests.partition_content import partition_hashes, partitioned_tables
 
@@ -277,8 +277,7 @@ def content_apart_from_config(home: Path) -> dict[str, tuple[int, str]]:
     """Each pipeline table's partition content without `config_hash` (batch: true is a config change)."""
     store = warehouse(home)
     tables = [t for t in partitioned_tables(store) if t not in ("llm_requests", "llm_batch_items")]
-    return {table: (len(frame), content_hash(frame)) for table in tables
-            for frame in [store.read_partition(table, DOMAIN, BATCH).drop(columns=["config_hash"], errors="ignore")]}
+    return partition_hashes(store, DOMAIN, BATCH, tables, ignoring=("config_hash",))
 
 
 def answered_keys(home: Path) -> set[tuple[str, str]]:
