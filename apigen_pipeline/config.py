@@ -121,9 +121,14 @@ class ExportConfig(FrozenModel):
 
 
 class EvaluationConfig(FrozenModel):
-    """pass^k of an agent model on the partition's accepted blueprints (the tasks double as a benchmark)."""
+    """pass^k of an agent model on the partition's accepted blueprints (the tasks double as a benchmark).
 
-    enabled: bool = True
+    Opt-in: it plays k more conversations per evaluated task, as many LLM calls as generating trajectories.
+    """
+
+    enabled: bool = Field(default=False, description="Evaluate in every batch run (apigen run, the schedule, "
+                                                     "backfills); otherwise only when `passk_evaluation` is "
+                                                     "materialized on its own, e.g. from the UI.")
     k: int = Field(default=3, ge=1, le=16, description="Trials per task; pass^1..pass^k are reported.")
     max_tasks: int = Field(default=10, ge=1, description="At most this many kept blueprints are evaluated.")
     agent_model: str | None = Field(default=None, description="provider:model for the agent under test "

@@ -22,9 +22,14 @@ from apigen_pipeline.records import FrozenModel
 class UsageTotals(FrozenModel):
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_input_tokens: int = 0
+    cached_input_tokens: int = 0        # of the input tokens, read from the providers' prompt caches
+    cache_write_input_tokens: int = 0   # of the input tokens, written to them
     cost_usd: float = 0.0
     projected_cost_usd: float = 0.0
+
+    @property
+    def prompt_cache_hit_rate(self) -> float | None:
+        return round(self.cached_input_tokens / self.input_tokens, 4) if self.input_tokens else None
 
 
 class FunnelStage(BaseModel):

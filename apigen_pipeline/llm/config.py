@@ -93,32 +93,35 @@ SIMULATED = ModelRef(provider="simulated", model="simulated")
 
 
 class ModelPrice(FrozenModel):
-    """USD per million tokens. Cached input is billed at its own (lower) price."""
+    """USD per million tokens. Cached input is billed at its own (lower) price, cache writes at theirs."""
 
     input: float = Field(ge=0)
     cached_input: float = Field(ge=0)
     output: float = Field(ge=0)
+    # Anthropic bills prompt-cache writes at 1.25x input (5-minute cache); None: at the input price (OpenAI).
+    cache_write_input: float | None = Field(default=None, ge=0)
+    # Share taken off every price of a request sent through the provider's batch API (both bill half).
+    batch_discount: float = Field(default=0.5, ge=0, lt=1)
 
 
 # List prices (USD / 1M tokens) at the time of writing; override or extend under `prices:`.
-# Anthropic's cache *writes* (1.25x input) are not modelled: we only see cache reads in Usage.
 DEFAULT_PRICES: dict[str, ModelPrice] = {
-    name: ModelPrice(input=i, cached_input=c, output=o) for name, (i, c, o) in {
-        "gpt-4o": (2.50, 1.25, 10.00),
-        "gpt-4o-mini": (0.15, 0.075, 0.60),
-        "gpt-4.1": (2.00, 0.50, 8.00),
-        "gpt-4.1-mini": (0.40, 0.10, 1.60),
-        "gpt-4.1-nano": (0.10, 0.025, 0.40),
-        "o3-mini": (1.10, 0.55, 4.40),
-        "o4-mini": (1.10, 0.275, 4.40),
-        "claude-3-5-sonnet-latest": (3.00, 0.30, 15.00),
-        "claude-3-5-sonnet": (3.00, 0.30, 15.00),
-        "claude-3-7-sonnet-latest": (3.00, 0.30, 15.00),
-        "claude-sonnet-4-0": (3.00, 0.30, 15.00),
-        "claude-sonnet-4": (3.00, 0.30, 15.00),
-        "claude-3-5-haiku-latest": (0.80, 0.08, 4.00),
-        "claude-3-5-haiku": (0.80, 0.08, 4.00),
-        "claude-opus-4-0": (15.00, 1.50, 75.00),
+    name: ModelPrice(input=i, cached_input=c, output=o, cache_write_input=w) for name, (i, c, o, w) in {
+        "gpt-4o": (2.50, 1.25, 10.00, None),
+        "gpt-4o-mini": (0.15, 0.075, 0.60, None),
+        "gpt-4.1": (2.00, 0.50, 8.00, None),
+        "gpt-4.1-mini": (0.40, 0.10, 1.60, None),
+        "gpt-4.1-nano": (0.10, 0.025, 0.40, None),
+        "o3-mini": (1.10, 0.55, 4.40, None),
+        "o4-mini": (1.10, 0.275, 4.40, None),
+        "claude-3-5-sonnet-latest": (3.00, 0.30, 15.00, 3.75),
+        "claude-3-5-sonnet": (3.00, 0.30, 15.00, 3.75),
+        "claude-3-7-sonnet-latest": (3.00, 0.30, 15.00, 3.75),
+        "claude-sonnet-4-0": (3.00, 0.30, 15.00, 3.75),
+        "claude-sonnet-4": (3.00, 0.30, 15.00, 3.75),
+        "claude-3-5-haiku-latest": (0.80, 0.08, 4.00, 1.00),
+        "claude-3-5-haiku": (0.80, 0.08, 4.00, 1.00),
+        "claude-opus-4-0": (15.00, 1.50, 75.00, 18.75),
     }.items()
 }
 

@@ -42,6 +42,7 @@ from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.factory import ProviderFactory, ProviderPool, preload_providers
 from apigen_pipeline.llm.limits import RateLimiter
 from apigen_pipeline.llm.pricing import cost_of, estimated_cost
+from apigen_pipeline.llm.prompt_cache import PrefixCache, cache_rule_for, request_blocks
 from apigen_pipeline.llm.providers.base import Provider
 from apigen_pipeline.llm.request_log import LoggedAnswer, LogRecord, RequestStore, now_utc
 from apigen_pipeline.llm.secrets import SecretScrubber
@@ -283,6 +284,8 @@ class LLMGateway:
         self._budget_exhausted = False
         self._output_observed: dict[tuple[str, str], tuple[int, int]] = {}  # (count, total tokens)
         self._routes: dict[tuple[str, int | None], Route] = {}
+        # Per projection model: the prompts a simulated run sent it, for the provider's prompt-cache rule.
+        self._projection_caches: dict[tuple[str, str], PrefixCache] = {}
         self._batches = None if batch_store is None else BatchRunner(
             batch_store, lambda target: batch_api_for(target, self.capabilities),
             max_wait_s=settings.batch_max_wait_s, poll_interval_s=settings.batch_poll_interval_s)
@@ -448,11 +451,11 @@ class LLMGateway:
                 return _BatchReply(item.response, str(invalid))
             else:
                 outcome = _Outcome("answered", "valid", response, None, None, 1, 0, usage, waited_s)
-                cost, projected = self._costs(route, usage)
+                cost, projected = self._costs(route, usage, via_batch=True)
                 self._spent_usd += cost or 0.0
                 return self._record_outcome(request, context, route, key, stats, outcome, cost, projected, None,
                                             via_batch=True)
-        cost, projected = self._costs(route, usage)
+        cost, projected = self._costs(route, usage, via_batch=True)
         self._spent_usd += cost or 0.0
         failed = LLMResult(request_key=key, status="failed", error_kind=ErrorKind.TRANSIENT, error_message=problem,
                            attempts=1, provider=route.target.provider, model=route.target.model, latency_s=waited_s)
@@ -615,7 +618,7 @@ class LLMGateway:
                         return self._failed(progress, kind, problem, request, target)  # never retried
                     invalid_response: LLMResponse | None = None
                 else:
-                    progress.usage = progress.usage + response.usage
+                    progress.usage = progress.usage + self._billed_usage(route, current, response.usage)
                     self._observe_output(target, response.usage.output_tokens)
                     try:
                         return progress.outcome("answered", "valid", validate_response(request, response))
@@ -747,16 +750,33 @@ class LLMGateway:
         count, total = self._output_observed.get((target.provider, target.model), (0, 0))
         self._output_observed[(target.provider, target.model)] = (count + 1, total + output_tokens)
 
-    def _costs(self, route: Route, usage: Usage) -> tuple[float | None, float | None]:
-        """(cost, projected cost): simulated calls cost nothing and project onto their target's prices."""
-        projected_cost = cost_of(usage, route.projection.model, self.settings.prices)
+    def _billed_usage(self, route: Route, sent: LLMRequest, usage: Usage) -> Usage:
+        """A simulated reply's usage as its projection target would bill it: the target provider's prompt
+        cache rule applied to the prompts this gateway sent it (real providers report their own hits)."""
+        if route.target.provider != "simulated":
+            return usage
+        projection = route.projection
+        cache = self._projection_caches.get((projection.provider, projection.model))
+        if cache is None:
+            rule = cache_rule_for(projection.provider, projection.model)
+            if rule is None:
+                return usage
+            cache = self._projection_caches[(projection.provider, projection.model)] = PrefixCache(rule)
+        use = cache.use(request_blocks(sent, projection.provider)).within(usage.input_tokens)
+        return usage.model_copy(update={"cached_input_tokens": use.read_tokens,
+                                        "cache_write_input_tokens": use.write_tokens})
+
+    def _costs(self, route: Route, usage: Usage, via_batch: bool = False) -> tuple[float | None, float | None]:
+        """(cost, projected cost): simulated calls cost nothing and project onto their target's prices; a
+        provider batch's answer (`via_batch`) is priced with the batch discount."""
+        projected_cost = cost_of(usage, route.projection.model, self.settings.prices, via_batch)
         if projected_cost.unknown_model:
             self.stats.unknown_price_models.add(route.projection.model)
         if route.target.provider == "simulated":
             return 0.0, projected_cost.usd
         if route.target == route.projection:
             return projected_cost.usd, projected_cost.usd
-        cost = cost_of(usage, route.target.model, self.settings.prices)
+        cost = cost_of(usage, route.target.model, self.settings.prices, via_batch)
         if cost.unknown_model:
             self.stats.unknown_price_models.add(route.target.model)
         return cost.usd, cost.usd
@@ -779,7 +799,8 @@ class LLMGateway:
             error_kind=result.error_kind.value if result.error_kind else None,
             error_message=result.error_message, attempts=result.attempts, repair_turns=result.repair_turns,
             input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
-            output_tokens=usage.output_tokens, cost_usd=cost, projected_cost_usd=projected,
+            cache_write_input_tokens=usage.cache_write_input_tokens, output_tokens=usage.output_tokens,
+            cost_usd=cost, projected_cost_usd=projected,
             latency_s=result.latency_s, domain=context.domain, batch=context.batch, run_id=context.run_id,
             asset=context.asset, prompt_version=request.prompt_version,
             settings_fingerprint=self._fingerprint, created_at=now_utc(), via_batch=via_batch))

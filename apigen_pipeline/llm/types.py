@@ -78,15 +78,19 @@ class LLMRequest(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens as billed. `input_tokens` counts the whole prompt, the cached and cache-written parts included."""
+
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_input_tokens: int = 0
+    cached_input_tokens: int = 0       # read from the provider's prompt cache
+    cache_write_input_tokens: int = 0  # written to it (Anthropic's cache_creation_input_tokens)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            cache_write_input_tokens=self.cache_write_input_tokens + other.cache_write_input_tokens,
         )
 
 

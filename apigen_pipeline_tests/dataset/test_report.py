@@ -16,7 +16,8 @@ def _phase1_stats() -> Phase1Stats:
 def test_the_funnel_counts_each_stage_and_its_yield(phase2_result: Phase2Result) -> None:
     stats = phase2_result.stats
     report = build_generation_report("mockshop", "b", _phase1_stats(), stats, dataset_rows=stats.kept_trajectories,
-                                     usage=UsageTotals(input_tokens=900, output_tokens=100, projected_cost_usd=2.0))
+                                     usage=UsageTotals(input_tokens=900, cached_input_tokens=600, output_tokens=100,
+                                                       projected_cost_usd=2.0))
     assert [s.stage for s in report.stages] == [
         "contexts", "blueprint_attempts", "accepted_blueprints", "kept_blueprints", "trajectory_attempts",
         "verified_attempts", "policy_clean_attempts", "kept_trajectories", "dataset_rows"]
@@ -28,4 +29,6 @@ def test_the_funnel_counts_each_stage_and_its_yield(phase2_result: Phase2Result)
     kept = stats.kept_trajectories
     assert report.tokens_per_verified_trajectory == round(1000 / kept, 6)
     assert report.projected_cost_per_verified_trajectory == round(2.0 / kept, 6)
+    assert report.usage.prompt_cache_hit_rate == round(600 / 900, 4)
+    assert UsageTotals().prompt_cache_hit_rate is None
     assert "| phase1 | execution.tool_error | 4 |" in report.markdown_failures()

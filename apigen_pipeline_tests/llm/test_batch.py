@@ -26,6 +26,7 @@ CONTEXT = CallContext(domain="retail", batch="2026-11-24", run_id="batch-test", 
 SCHEMA = {"type": "object", "properties": {"instruction": {"type": "string"}, "priority": {"type": "integer"}},
           "required": ["instruction", "priority"]}
 SERVERS = {"openai": OpenAIWireServer, "anthropic": AnthropicWireServer}
+PRICE = {"input": 1.0, "cached_input": 0.5, "output": 2.0, "batch_discount": 0.5}
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +42,7 @@ def requests(count: int) -> list[LLMRequest]:
 
 def settings(provider: str, base_url: str, batch: bool = True, **overrides) -> LLMSettings:
     ref = ModelRef(provider=provider, model=MODEL, base_url=base_url, api_key_env=KEY_ENV, timeout_s=5, batch=batch)
-    return LLMSettings(backend_override="configured", roles=RoleModels(generator=ref),
+    return LLMSettings(backend_override="configured", roles=RoleModels(generator=ref), prices={MODEL: PRICE},
                        batch_poll_interval_s=0.05, **{"batch_max_wait_s": 10.0, **overrides})
 
 
@@ -64,8 +65,9 @@ def key_of(provider: str, request: LLMRequest) -> str:
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_a_batch_answers_like_live_requests_and_is_logged_as_via_batch(provider, tmp_path):
+    live_warehouse = Warehouse(tmp_path / "live.duckdb")
     with SERVERS[provider]() as live_server:  # the same requests sent live, for the answers to compare
-        live, _ = run(provider, live_server, Warehouse(tmp_path / "live.duckdb"), 6, batch=False)
+        live, _ = run(provider, live_server, live_warehouse, 6, batch=False)
     warehouse = Warehouse(tmp_path / "w.duckdb")
     with SERVERS[provider]() as server:
         endpoints = mount_batches(server, completion_delay_s=0.3)
@@ -80,6 +82,9 @@ def test_a_batch_answers_like_live_requests_and_is_logged_as_via_batch(provider,
     rows = log_rows(warehouse)
     assert [(row["status"], row["validation"], row["via_batch"]) for row in rows] == [("answered", "valid", True)] * 6
     assert gateway.stats.total("answered") == 6
+    live_costs = sorted(row["cost_usd"] for row in log_rows(live_warehouse))
+    assert live_costs[0] > 0
+    assert sorted(row["cost_usd"] for row in rows) == pytest.approx([cost * 0.5 for cost in live_costs])
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])

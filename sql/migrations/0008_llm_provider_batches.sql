@@ -1,7 +1,8 @@
 -- Provider batch APIs (OpenAI Batch, Anthropic Message Batches): which provider batch each request was
 -- submitted in, so a crashed or re-run step polls the batch it already submitted instead of sending the
 -- request again. One row per submitted request; `collected_at` is set once the batch's results were read
--- into the request log (answers as `answered` rows with via_batch, failed items back to the live path).
+-- into the request log (answers as `answered` rows with `via_batch`, from 0007; failed items back to the
+-- live path).
 -- DuckLake-compatible on purpose: no primary/unique/foreign keys, indexes or sequences.
 CREATE TABLE IF NOT EXISTS llm_batch_items (
     request_key VARCHAR NOT NULL,
@@ -19,7 +20,3 @@ CREATE TABLE IF NOT EXISTS llm_batch_items (
     collected_at TIMESTAMP
 );
 
--- Answers that came through a provider batch are priced at the batch discount. The pricing migration
--- may have added this column already. No DEFAULT: DuckLake refuses one on ADD COLUMN; rows from before
--- are NULL, which reads as not via a batch.
-ALTER TABLE llm_requests ADD COLUMN IF NOT EXISTS via_batch BOOLEAN;

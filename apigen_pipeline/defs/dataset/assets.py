@@ -86,7 +86,8 @@ def dataset_card_info(config: PipelineConfig, usage: UsageTotals) -> DatasetCard
         prompt_versions={"agent": config.phase2.prompts.agent, "human": config.phase2.prompts.human,
                          "critic": config.phase2.prompts.critic},
         config_hash=config.fingerprint(), cost_usd=usage.cost_usd, projected_cost_usd=usage.projected_cost_usd,
-        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+        input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
+        output_tokens=usage.output_tokens)
 
 
 def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -95,7 +96,8 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         kinds={"python", "duckdb"}, owners=["team:apigen"], op_tags={"apigen/stage": "evaluation"},
         **llm_stage_asset_options(),
         description="pass^1..pass^k of the configured agent model on the partition's accepted blueprints, with the "
-                    "same human simulator and verification: the generated tasks double as a benchmark.")
+                    "same human simulator and verification: the generated tasks double as a benchmark. Opt-in: "
+                    "batch runs include it with evaluation.enabled; materializing it evaluates the chosen partitions.")
     def passk_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                          pipeline_config: PipelineConfigResource, llm: LLMResource) -> dg.MaterializeResult:
         partition = Partition.of(context)
@@ -110,7 +112,7 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
                 update={"agent": ModelRef.parse(evaluation.agent_model)})})
         label = settings.route("agent").target.label
         metadata: dict[str, object] = {"tasks": len(blueprints), "agent": label}
-        if evaluation.enabled and blueprints:
+        if blueprints:  # materializing this asset is the opt-in (batch runs leave it out unless enabled)
             environment, _ = environment_for(pipeline_config, partition.domain)
             call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                        asset="passk_evaluation")
@@ -179,6 +181,8 @@ def report_metadata(report: GenerationReport) -> dict[str, object]:
                  "projected_cost_per_verified_trajectory"):
         value = getattr(report, name)
         metadata[name] = round(value, 6) if value is not None else float("nan")
+    hit_rate = report.usage.prompt_cache_hit_rate
+    metadata["prompt_cache_hit_rate"] = hit_rate if hit_rate is not None else float("nan")
     return metadata
 
 

@@ -113,6 +113,8 @@ def llm_metadata(gateway: LLMGateway) -> dict[str, object]:
         "llm_retries": int(sum(stats.retries.values())),
         "llm_input_tokens": int(stats.total("input_tokens")),
         "llm_cached_input_tokens": int(stats.total("cached_input_tokens")),
+        # Share of the prompt tokens sent that the providers (or, simulated, their cache rule) served cached.
+        "llm_prompt_cache_hit_rate": round(stats.total("cached_input_tokens") / max(1, stats.total("input_tokens")), 4),
         "llm_output_tokens": int(stats.total("output_tokens")),
         "llm_cost_usd": round(stats.cost_usd, 6),
         "llm_projected_cost_usd": round(stats.projected_cost_usd, 6),

@@ -26,5 +26,6 @@ def usage_totals(store: Warehouse, partition: Partition) -> UsageTotals:
     """Tokens and cost of every LLM request logged for the partition."""
     row = store.query("report/usage_totals", [partition.domain, partition.batch]).iloc[0]
     return UsageTotals(input_tokens=int(row["input_tokens"]), output_tokens=int(row["output_tokens"]),
-                       cached_input_tokens=int(row["cached_input_tokens"]), cost_usd=float(row["cost_usd"]),
+                       cached_input_tokens=int(row["cached_input_tokens"]),
+                       cache_write_input_tokens=int(row["cache_write_input_tokens"]), cost_usd=float(row["cost_usd"]),
                        projected_cost_usd=float(row["projected_cost_usd"]))
