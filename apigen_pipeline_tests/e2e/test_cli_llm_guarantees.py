@@ -273,11 +273,19 @@ def batch_runs(tmp_path_factory: pytest.TempPathFactory, config_path: Path) -> B
                          Counter(server.answers_by_body_hash()), failed_items, code, err)
 
 
+# Dollars: batch answers are priced with the batch discount, so the batch run's report costs less (asserted).
+COSTS = ("cost_usd", "projected_cost_usd", "cost_per_verified_trajectory", "projected_cost_per_verified_trajectory")
+
+
 def content_apart_from_config(home: Path) -> dict[str, tuple[int, str]]:
-    """Each pipeline table's partition content without `config_hash` (batch: true is a config change)."""
+    """Each pipeline table's partition content without `config_hash` (batch: true is a config change) and dollars."""
     store = warehouse(home)
     tables = [t for t in partitioned_tables(store) if t not in ("llm_requests", "llm_batch_items")]
-    return partition_hashes(store, DOMAIN, BATCH, tables, ignoring=("config_hash",))
+    return partition_hashes(store, DOMAIN, BATCH, tables, ignoring=("config_hash", *COSTS))
+
+
+def report_cost(home: Path) -> float:
+    return float(warehouse(home).read_partition("generation_report", DOMAIN, BATCH)["cost_usd"].max())
 
 
 def answered_keys(home: Path) -> set[tuple[str, str]]:
@@ -297,6 +305,7 @@ def test_a_batch_run_killed_mid_wait_and_rerun_resubmits_nothing_and_ends_with_t
     # included): nothing answered was paid for twice, across the kill.
     assert batch_runs.answers == runs.single_requests
     assert content_apart_from_config(batch_runs.home) == content_apart_from_config(runs.single)
+    assert 0 < report_cost(batch_runs.home) < report_cost(runs.single)  # the batch discount
     assert answered_keys(batch_runs.home) == answered_keys(runs.single)
     log = warehouse(batch_runs.home).query("llm/all_requests", [])
     assert log[log["status"] == "answered"]["via_batch"].fillna(False).sum() > 0
