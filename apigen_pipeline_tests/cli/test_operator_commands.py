@@ -15,9 +15,10 @@ import pytest
 from dagster._core.test_utils import create_run_for_test
 
 from apigen_pipeline.cli import main, reading
-from apigen_pipeline.cli.run import HOST_TAG, PID_TAG, SOURCE_TAG
+from apigen_pipeline.cli.run import SOURCE_TAG
 from apigen_pipeline.llm.request_log import LogRecord
 from apigen_pipeline.paths import apigen_home, ensure_dagster_home, spool_dir, warehouse_path
+from apigen_pipeline.processes import HOST_TAG, PID_TAG
 from apigen_pipeline_tests.warehouse.built_warehouse import build_warehouse
 from apigen_pipeline_tests.warehouse.test_errors import held_by_other_process
 

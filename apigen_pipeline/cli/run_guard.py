@@ -1,0 +1,203 @@
+"""While `apigen run` executes: it stops cleanly on SIGINT/SIGTERM and never waits silently for a slot.
+
+Dagster's in-process execution only acts on SIGINT/SIGTERM at checkpoints inside a step's own code, so a
+run whose step waits for a concurrency slot never reaches one and ignores both. The guard therefore takes
+the two signals away from the Python handlers: they are blocked in every thread, and the guard's watcher
+thread picks them up. On one it marks this process's active run canceling, then interrupts the main
+thread with SIGUSR1, whose handler raises KeyboardInterrupt wherever the main thread is: in a pool wait,
+the wait ends; in a step's LLM calls, their asyncio tasks are cancelled and the requests in flight stay
+unanswered for the next run (every finished answer is already in the request log or its spool). Dagster
+records the run canceled; on leaving, the guard cancels whatever run this process left unfinished and
+frees the concurrency slots of all its runs.
+
+The same thread looks every few seconds whether a step of this process's run waits for a slot; if so it
+reaps the holders whose process is gone and prints which runs hold the slots (again when they change, and
+every minute).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, TextIO
+
+from apigen_pipeline.processes import own_process_tags, recorded_from_tags
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+INTERRUPT_SIGNAL = signal.SIGUSR1
+REPEAT_WAIT_LINE_S = 60.0
+
+
+class RunGuard:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, poll_s: float = 0.2,
+                 pool_check_s: float = 2.0):
+        self.tags = own_process_tags()
+        self.stopped_by: int | None = None       # the signal that stopped this process's runs
+        self.settled: list[str] = []             # runs the guard itself had to mark canceled or failed
+        self._out = out or sys.stdout
+        self._err = err or sys.stderr
+        self._poll_s = poll_s
+        self._pool_check_s = pool_check_s
+        self._home: str | None = None
+        self._instance_obj: dg.DagsterInstance | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch_loop, name="apigen-run-guard", daemon=True)
+        self._last_wait_line: dict[str, tuple[str, float]] = {}
+        self._read_error_shown = False
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def __enter__(self) -> RunGuard:
+        self._previous_handler = signal.signal(INTERRUPT_SIGNAL, self._interrupt_main)
+        self._previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        self._thread.start()   # after blocking: it inherits the mask, as does every later thread
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._done.set()
+        self._thread.join()
+        try:
+            self.settle()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._previous_mask)
+            signal.signal(INTERRUPT_SIGNAL, self._previous_handler)
+            if self._instance_obj is not None:
+                self._instance_obj.dispose()
+
+    def watch(self, dagster_home: Path) -> None:
+        """From now on the process's runs are in this instance."""
+        self._home = str(dagster_home)
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.stopped_by).name if self.stopped_by is not None else ""
+
+    # -- this process's runs --------------------------------------------------------------------------
+    def _instance(self) -> dg.DagsterInstance | None:
+        if self._instance_obj is None and self._home is not None:
+            import dagster as dg
+
+            self._instance_obj = dg.DagsterInstance.from_config(self._home)
+        return self._instance_obj
+
+    def own_runs(self, instance: dg.DagsterInstance, active_only: bool) -> list[dg.DagsterRun]:
+        import dagster as dg
+
+        from apigen_pipeline.defs.automation.dead_runs import ACTIVE_STATUSES
+
+        statuses = list(ACTIVE_STATUSES) if active_only else None
+        return list(instance.get_runs(filters=dg.RunsFilter(tags=self.tags, statuses=statuses)))
+
+    def settle(self) -> None:
+        """No run of this process stays active and none keeps a slot."""
+        instance = self._instance()
+        if instance is None:
+            return
+        from apigen_pipeline.defs.automation.dead_runs import free_slots
+
+        runs = self.own_runs(instance, active_only=False)
+        for run in runs:
+            if run.is_finished:
+                continue
+            if self.stopped_by is not None:
+                instance.report_run_canceled(run, message=f"apigen run stopped by {self.signal_name}")
+            else:
+                instance.report_run_failed(run, message="apigen run ended without finishing this run")
+            self.settled.append(run.run_id)
+        free_slots(instance, [run.run_id for run in runs])
+
+    # -- signals --------------------------------------------------------------------------------------
+    def _interrupt_main(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopped_by is not None:
+            raise KeyboardInterrupt
+
+    def _stop(self, signum: int) -> None:
+        self.stopped_by = signum
+        print(f"apigen: {self.signal_name} received: stopping (the current run is marked canceled, its pool "
+              "slots freed)", file=self._err, flush=True)
+        instance = self._instance()
+        if instance is not None:
+            for run in self.own_runs(instance, active_only=True):
+                instance.report_run_canceling(run, message=f"apigen run received {self.signal_name}")
+        main = threading.main_thread().ident
+        if main is not None:
+            signal.pthread_kill(main, INTERRUPT_SIGNAL)
+
+    def _watch_loop(self) -> None:
+        last_pool_check = time.monotonic()
+        while not self._done.wait(self._poll_s):
+            pending = signal.sigpending() & STOP_SIGNALS
+            if pending:
+                signum = signal.sigwait(pending)
+                if self.stopped_by is None:
+                    self._stop(signum)
+                continue
+            if self.stopped_by is None and time.monotonic() - last_pool_check >= self._pool_check_s:
+                last_pool_check = time.monotonic()
+                self._check_pool_wait()
+
+    # -- pool waits -----------------------------------------------------------------------------------
+    def _check_pool_wait(self) -> None:
+        instance = self._instance()
+        if instance is None or not instance.event_log_storage.supports_global_concurrency_limits:
+            return
+        try:
+            self.report_pool_wait(instance)
+        except Exception as error:  # a busy SQLite file: the next look will do; say it once
+            if not self._read_error_shown:
+                self._read_error_shown = True
+                print(f"apigen: could not read the pool slots ({type(error).__name__}: {error}); trying again",
+                      file=self._err, flush=True)
+
+    def report_pool_wait(self, instance: dg.DagsterInstance) -> None:
+        from apigen_pipeline.defs.automation.dead_runs import reap_dead_runs
+
+        mine = {run.run_id for run in self.own_runs(instance, active_only=True)}
+        if not mine:
+            return
+        storage = instance.event_log_storage
+        for pool in sorted(storage.get_concurrency_keys()):
+            info = storage.get_concurrency_info(pool)
+            waiting = sorted(step.step_key for step in info.pending_steps
+                             if step.run_id in mine and step.assigned_timestamp is None)
+            if not waiting:
+                continue
+            for dead in reap_dead_runs(instance, run_ids=sorted(info.active_run_ids)):
+                print(f"apigen: run {dead.run_id} held a slot of pool {pool}, but {dead.why}: marked failed, "
+                      "its slots freed", file=self._out, flush=True)
+            info = storage.get_concurrency_info(pool)
+            line = wait_line(instance, pool, waiting, info)
+            previous = self._last_wait_line.get(pool)
+            now = time.monotonic()
+            if previous is None or previous[0] != line or now - previous[1] >= REPEAT_WAIT_LINE_S:
+                print(line, file=self._out, flush=True)
+                self._last_wait_line[pool] = (line, now)
+
+
+def wait_line(instance: dg.DagsterInstance, pool: str, waiting: list[str], info: Any) -> str:
+    """`apigen: step S waits for a slot of pool P (4/4 held by: run R (status, partition, step, process); ...)`;
+    `info` is the pool's `ConcurrencyKeyInfo`."""
+    claimed, limit = info.claimed_slots, info.limit
+    holders = "; ".join(holder_text(instance, slot.run_id, slot.step_key) for slot in claimed) or "no run"
+    return (f"apigen: step {', '.join(waiting)} waits for a slot of pool {pool} "
+            f"({len(claimed)}/{'no limit' if limit is None else limit} held by: {holders})")
+
+
+def holder_text(instance: dg.DagsterInstance, run_id: str, step_key: str) -> str:
+    from apigen_pipeline.cli.status import partition_label, source_label
+
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return f"run {run_id} (step {step_key}, not in this instance's history)"
+    tags = dict(run.tags)
+    process = recorded_from_tags(tags)
+    where = f", pid {process.pid} on {process.host}" if process is not None else ""
+    return (f"run {run_id} ({run.status.value}, partition {partition_label(tags)}, step {step_key}, "
+            f"{source_label(tags)}{where})")
