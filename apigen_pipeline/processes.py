@@ -97,10 +97,11 @@ def process_started_at(pid: int) -> float | None:
     return _proc_stat(pid)[1]
 
 
-def own_process_tags() -> dict[str, str]:
-    """The tags that identify this process on a run."""
-    tags = {PID_TAG: str(os.getpid()), HOST_TAG: this_host()}
-    started = process_started_at(os.getpid())
+def own_process_tags(pid: int | None = None) -> dict[str, str]:
+    """The tags that identify a process of this machine (default: this one) on a run."""
+    pid = os.getpid() if pid is None else pid
+    tags = {PID_TAG: str(pid), HOST_TAG: this_host()}
+    started = process_started_at(pid)
     if started is not None:
         tags[PROCESS_STARTED_TAG] = f"{started:.2f}"
     return tags

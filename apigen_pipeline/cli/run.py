@@ -13,7 +13,7 @@ from typing import Any
 
 from apigen_pipeline.cli.errors import RUN_FAILED, one_line
 from apigen_pipeline.cli.preflight import RunPlan, check_executor, open_warehouse, plan_run
-from apigen_pipeline.cli.run_guard import RunGuard
+from apigen_pipeline.cli.run_guard import RunGuard, supervised
 from apigen_pipeline.paths import apigen_home, ensure_dagster_home, exports_dir, warehouse_path
 
 SOURCE_TAG = "apigen/source"
@@ -34,20 +34,24 @@ class PartitionRun:
 
 def command(args: argparse.Namespace) -> int:
     """SIGINT/SIGTERM stop it cleanly at any point (exit code 128 + the signal's number): see run_guard."""
-    with RunGuard() as guard:
-        try:
-            code = run_and_report(args, guard)
-        except KeyboardInterrupt:
-            if guard.stopped_by is None:
-                raise
-            code = 128 + guard.stopped_by
+    return supervised(lambda guard: guarded_command(args, guard), args.verbose)
+
+
+def guarded_command(args: argparse.Namespace, guard: RunGuard) -> int:
+    try:
+        code = run_and_report(args, guard)
+    except KeyboardInterrupt:
+        if guard.stopped_by is None:
+            raise
+        code = 128 + guard.stopped_by
     if guard.stopped_by is None:
         return code
+    guard.settle()
     for run_id in guard.settled:
         print(f"run {run_id}: CANCELED")
     print(f"apigen: stopped by {guard.signal_name}: no run of this process is left started and none holds a "
           "pool slot; `apigen run` again resumes from the request log", file=sys.stderr)
-    return 128 + guard.stopped_by
+    return code
 
 
 def run_and_report(args: argparse.Namespace, guard: RunGuard) -> int:

@@ -1,46 +1,111 @@
 """While `apigen run` executes: it stops cleanly on SIGINT/SIGTERM and never waits silently for a slot.
 
-Dagster's in-process execution only acts on SIGINT/SIGTERM at checkpoints inside a step's own code, so a
-run whose step waits for a concurrency slot never reaches one and ignores both. The guard therefore takes
-the two signals away from the Python handlers: they are blocked in every thread, and the guard's watcher
-thread picks them up. On one it marks this process's active run canceling, then interrupts the main
-thread with SIGUSR1, whose handler raises KeyboardInterrupt wherever the main thread is: in a pool wait,
-the wait ends; in a step's LLM calls, their asyncio tasks are cancelled and the requests in flight stay
-unanswered for the next run (every finished answer is already in the request log or its spool). Dagster
-records the run canceled; on leaving, the guard cancels whatever run this process left unfinished and
-frees the concurrency slots of all its runs.
+Dagster's in-process execution takes SIGINT/SIGTERM over while it runs and acts on them only inside a
+step's own code; a step waiting for a concurrency slot never gets there, so the run ignored both, and
+inside a step Dagster ends an interrupted run FAILURE, not canceled. Blocking the two signals instead is
+no way out: every process Dagster starts (its log tailers) would inherit the mask and ignore the SIGTERM
+that ends it. So `apigen run` forks (before anything heavy is imported or any thread exists):
+
+- the parent is the `apigen run` process a user sees and signals. It only relays SIGINT/SIGTERM to the
+  child through a pipe and exits with the child's code; its pid and start time are the ones the runs are
+  tagged with, so a killed `apigen run` is recognised by the pid a user knows;
+- the child, in its own process group (a terminal's Ctrl-C reaches only the parent), does the work under
+  `RunGuard`. The guard's thread reads the pipe: on a relayed signal it marks this process's active run
+  canceling, then interrupts the main thread with SIGUSR1, whose handler raises KeyboardInterrupt
+  wherever the main thread is: in a pool wait, the wait ends; in a step's LLM calls, their asyncio tasks
+  are cancelled and the requests in flight stay unanswered for the next run (every finished answer is
+  already in the request log or its spool). Dagster records the run canceled; leaving the guard cancels
+  any run still unfinished and frees the slots of all of them. When the pipe closes, the parent is gone
+  (killed): the child kills itself the same way, leaving its run to the reaper like any killed run.
 
 The same thread looks every few seconds whether a step of this process's run waits for a slot; if so it
-reaps the holders whose process is gone and prints which runs hold the slots (again when they change, and
-every minute).
+reaps the holders whose process is gone and prints which runs hold the slots (again when they change,
+and every minute).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
+from apigen_pipeline.cli.errors import report
 from apigen_pipeline.processes import own_process_tags, recorded_from_tags
 
 if TYPE_CHECKING:
     import dagster as dg
 
-STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INTERRUPT_SIGNAL = signal.SIGUSR1
 REPEAT_WAIT_LINE_S = 60.0
 
 
+def supervised(work: Callable[[RunGuard], int], verbose: bool) -> int:
+    """`work(guard)` in a forked child whose stop requests come from this process's SIGINT/SIGTERM."""
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        os.close(write_end)
+        os._exit(_child(work, verbose, read_end, parent))
+    os.close(read_end)
+
+    def relay(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(OSError):  # the child has already gone
+            os.write(write_end, bytes([signum]))
+
+    previous = {signum: signal.signal(signum, relay) for signum in RELAYED_SIGNALS}
+    try:
+        _, status = os.waitpid(child, 0)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        os.close(write_end)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _child(work: Callable[[RunGuard], int], verbose: bool, stop_requests: int, parent: int) -> int:
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        with RunGuard(stop_requests, process=parent) as guard:
+            try:
+                code = work(guard)
+            except KeyboardInterrupt:
+                if guard.stopped_by is None:
+                    raise
+                code = 128 + guard.stopped_by
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as error:
+        code = report(error, verbose)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return code
+
+
 class RunGuard:
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, poll_s: float = 0.2,
-                 pool_check_s: float = 2.0):
-        self.tags = own_process_tags()
+    """`stop_requests`: the read end of a pipe; a byte is a signal number to stop for, end of file means
+    the process that writes it is gone. `process`: the pid whose identity the runs are tagged with."""
+
+    def __init__(self, stop_requests: int, process: int | None = None, out: TextIO | None = None,
+                 err: TextIO | None = None, poll_s: float = 0.2, pool_check_s: float = 2.0):
+        self.tags = own_process_tags(process)
         self.stopped_by: int | None = None       # the signal that stopped this process's runs
         self.settled: list[str] = []             # runs the guard itself had to mark canceled or failed
+        self._stop_requests = stop_requests
         self._out = out or sys.stdout
         self._err = err or sys.stderr
         self._poll_s = poll_s
@@ -55,8 +120,7 @@ class RunGuard:
     # -- lifecycle ----------------------------------------------------------------------------------
     def __enter__(self) -> RunGuard:
         self._previous_handler = signal.signal(INTERRUPT_SIGNAL, self._interrupt_main)
-        self._previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        self._thread.start()   # after blocking: it inherits the mask, as does every later thread
+        self._thread.start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -66,7 +130,6 @@ class RunGuard:
         try:
             self.settle()
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self._previous_mask)
             signal.signal(INTERRUPT_SIGNAL, self._previous_handler)
             if self._instance_obj is not None:
                 self._instance_obj.dispose()
@@ -113,7 +176,7 @@ class RunGuard:
             self.settled.append(run.run_id)
         free_slots(instance, [run.run_id for run in runs])
 
-    # -- signals --------------------------------------------------------------------------------------
+    # -- stop requests ------------------------------------------------------------------------------
     def _interrupt_main(self, signum: int, frame: FrameType | None) -> None:
         if self.stopped_by is not None:
             raise KeyboardInterrupt
@@ -132,12 +195,14 @@ class RunGuard:
 
     def _watch_loop(self) -> None:
         last_pool_check = time.monotonic()
-        while not self._done.wait(self._poll_s):
-            pending = signal.sigpending() & STOP_SIGNALS
-            if pending:
-                signum = signal.sigwait(pending)
+        while not self._done.is_set():
+            readable, _, _ = select.select([self._stop_requests], [], [], self._poll_s)
+            if readable:
+                request = os.read(self._stop_requests, 64)
+                if not request:  # the parent was killed: so is its work, as it would have been unforked
+                    os.kill(os.getpid(), signal.SIGKILL)
                 if self.stopped_by is None:
-                    self._stop(signum)
+                    self._stop(request[0])
                 continue
             if self.stopped_by is None and time.monotonic() - last_pool_check >= self._pool_check_s:
                 last_pool_check = time.monotonic()
