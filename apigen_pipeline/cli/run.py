@@ -46,6 +46,7 @@ def guarded_command(args: argparse.Namespace, guard: RunGuard) -> int:
         code = 128 + guard.stopped_by
     if guard.stopped_by is None:
         return code
+    guard.stand_down()
     guard.settle()
     for run_id in guard.settled:
         print(f"run {run_id}: CANCELED")

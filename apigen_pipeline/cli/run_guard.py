@@ -14,8 +14,10 @@ that ends it. So `apigen run` forks (before anything heavy is imported or any th
   canceling, then interrupts the main thread with SIGUSR1, whose handler raises KeyboardInterrupt
   wherever the main thread is: in a pool wait, the wait ends; in a step's LLM calls, their asyncio tasks
   are cancelled and the requests in flight stay unanswered for the next run (every finished answer is
-  already in the request log or its spool). Dagster records the run canceled; leaving the guard cancels
-  any run still unfinished and frees the slots of all of them. When the pipe closes, the parent is gone
+  already in the request log or its spool). Dagster applies a step's retry policy to an interrupt too,
+  so the guard interrupts again every second while the run is still active: the retry's wait is
+  interrupted in turn, and Dagster records the run canceled. Leaving the guard cancels any run still
+  unfinished and frees the slots of all of them. When the pipe closes, the parent is gone
   (killed): the child kills itself the same way, leaving its run to the reaper like any killed run.
 
 The same thread looks every few seconds whether a step of this process's run waits for a slot; if so it
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INTERRUPT_SIGNAL = signal.SIGUSR1
 REPEAT_WAIT_LINE_S = 60.0
+REPEAT_INTERRUPT_S = 1.0
 
 
 def supervised(work: Callable[[RunGuard], int], verbose: bool) -> int:
@@ -85,6 +88,7 @@ def _child(work: Callable[[RunGuard], int], verbose: bool, stop_requests: int, p
             except KeyboardInterrupt:
                 if guard.stopped_by is None:
                     raise
+                guard.stand_down()
                 code = 128 + guard.stopped_by
     except KeyboardInterrupt:
         code = 130
@@ -105,6 +109,8 @@ class RunGuard:
         self.tags = own_process_tags(process)
         self.stopped_by: int | None = None       # the signal that stopped this process's runs
         self.settled: list[str] = []             # runs the guard itself had to mark canceled or failed
+        self._interrupting = False               # stopping: the main thread is interrupted until it stands down
+        self._last_interrupt = 0.0
         self._stop_requests = stop_requests
         self._out = out or sys.stdout
         self._err = err or sys.stderr
@@ -127,6 +133,7 @@ class RunGuard:
                  tb: TracebackType | None) -> None:
         self._done.set()
         self._thread.join()
+        self.stand_down()
         try:
             self.settle()
         finally:
@@ -178,8 +185,18 @@ class RunGuard:
 
     # -- stop requests ------------------------------------------------------------------------------
     def _interrupt_main(self, signum: int, frame: FrameType | None) -> None:
-        if self.stopped_by is not None:
+        if self._interrupting:
             raise KeyboardInterrupt
+
+    def stand_down(self) -> None:
+        """The main thread has stopped its work: no more interrupts (it settles the runs now)."""
+        self._interrupting = False
+
+    def _send_interrupt(self) -> None:
+        main = threading.main_thread().ident
+        if main is not None and self._interrupting:
+            self._last_interrupt = time.monotonic()
+            signal.pthread_kill(main, INTERRUPT_SIGNAL)
 
     def _stop(self, signum: int) -> None:
         self.stopped_by = signum
@@ -189,9 +206,14 @@ class RunGuard:
         if instance is not None:
             for run in self.own_runs(instance, active_only=True):
                 instance.report_run_canceling(run, message=f"apigen run received {self.signal_name}")
-        main = threading.main_thread().ident
-        if main is not None:
-            signal.pthread_kill(main, INTERRUPT_SIGNAL)
+        self._interrupting = True
+        self._send_interrupt()
+
+    def _interrupt_again(self) -> None:
+        """A step's retry policy turned the interrupt into a retry: interrupt its wait, or the retry, too."""
+        instance = self._instance()
+        if instance is not None and self.own_runs(instance, active_only=True):
+            self._send_interrupt()
 
     def _watch_loop(self) -> None:
         last_pool_check = time.monotonic()
@@ -204,6 +226,8 @@ class RunGuard:
                 if self.stopped_by is None:
                     self._stop(request[0])
                 continue
+            if self._interrupting and time.monotonic() - self._last_interrupt >= REPEAT_INTERRUPT_S:
+                self._interrupt_again()
             if self.stopped_by is None and time.monotonic() - last_pool_check >= self._pool_check_s:
                 last_pool_check = time.monotonic()
                 self._check_pool_wait()

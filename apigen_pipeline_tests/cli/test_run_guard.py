@@ -29,7 +29,8 @@ from apigen_pipeline.processes import HOST_TAG, PID_TAG, PROCESS_STARTED_TAG, pr
 POOL = "llm_api"
 
 
-@dg.op(pool=POOL, config_schema={"seconds": float})
+# As on the pipeline's LLM steps: Dagster applies the retry policy to an interrupted step too.
+@dg.op(pool=POOL, config_schema={"seconds": float}, retry_policy=dg.RetryPolicy(max_retries=3, delay=0.5))
 def call_the_llm(context: dg.OpExecutionContext) -> None:
     asyncio.run(asyncio.sleep(context.op_config["seconds"]))  # as the LLM gateway waits on its requests
 
