@@ -99,7 +99,8 @@ def execute(plan: RunPlan, args: argparse.Namespace, guard: RunGuard) -> list[Pa
     runs = []
     with dg.DagsterInstance.get() as instance:
         for dead in reap_dead_runs(instance):
-            print(f"apigen: run {dead.run_id} was {dead.status} but {dead.why}: marked failed, its pool slots freed")
+            print(f"apigen: run {dead.run_id} was {dead.status} but {dead.why}: marked {dead.marked}, its pool slots "
+                  "freed")
         for domain in plan.domains:
             if guard.stopped_by is not None:
                 break

@@ -1,4 +1,4 @@
-"""While `apigen run` executes: it stops cleanly on SIGINT/SIGTERM and never waits silently for a slot.
+"""While `apigen run` executes: it stops cleanly on SIGINT/SIGTERM/SIGHUP and never waits silently for a slot.
 
 Dagster's in-process execution takes SIGINT/SIGTERM over while it runs and acts on them only inside a
 step's own code; a step waiting for a concurrency slot never gets there, so the run ignored both, and
@@ -6,9 +6,9 @@ inside a step Dagster ends an interrupted run FAILURE, not canceled. Blocking th
 no way out: every process Dagster starts (its log tailers) would inherit the mask and ignore the SIGTERM
 that ends it. So `apigen run` forks (before anything heavy is imported or any thread exists):
 
-- the parent is the `apigen run` process a user sees and signals. It only relays SIGINT/SIGTERM to the
-  child through a pipe and exits with the child's code; its pid and start time are the ones the runs are
-  tagged with, so a killed `apigen run` is recognised by the pid a user knows;
+- the parent is the `apigen run` process a user sees and signals. It only relays SIGINT/SIGTERM/SIGHUP
+  to the child through a pipe and exits with the child's code; its pid and start time are the ones the
+  runs are tagged with, so a killed `apigen run` is recognised by the pid a user knows;
 - the child, in its own process group (a terminal's Ctrl-C reaches only the parent), does the work under
   `RunGuard`. The guard's thread reads the pipe: on a relayed signal it marks this process's active run
   canceling, then interrupts the main thread with SIGUSR1, whose handler raises KeyboardInterrupt
@@ -45,14 +45,16 @@ from apigen_pipeline.processes import own_process_tags, recorded_from_tags
 if TYPE_CHECKING:
     import dagster as dg
 
-RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP too: a closed terminal cancels cleanly as well. A signal ignored when `apigen run` starts
+# (`nohup`, SIGINT in a background job of a script) stays ignored.
+RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 INTERRUPT_SIGNAL = signal.SIGUSR1
 REPEAT_WAIT_LINE_S = 60.0
 REPEAT_INTERRUPT_S = 1.0
 
 
 def supervised(work: Callable[[RunGuard], int], verbose: bool) -> int:
-    """`work(guard)` in a forked child whose stop requests come from this process's SIGINT/SIGTERM."""
+    """`work(guard)` in a forked child whose stop requests come from this process's SIGINT/SIGTERM/SIGHUP."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
     sys.stdout.flush()
@@ -67,7 +69,8 @@ def supervised(work: Callable[[RunGuard], int], verbose: bool) -> int:
         with contextlib.suppress(OSError):  # the child has already gone
             os.write(write_end, bytes([signum]))
 
-    previous = {signum: signal.signal(signum, relay) for signum in RELAYED_SIGNALS}
+    previous = {signum: signal.signal(signum, relay) for signum in RELAYED_SIGNALS
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         _, status = os.waitpid(child, 0)
     finally:
@@ -259,7 +262,7 @@ class RunGuard:
             if not waiting:
                 continue
             for dead in reap_dead_runs(instance, run_ids=sorted(info.active_run_ids)):
-                print(f"apigen: run {dead.run_id} held a slot of pool {pool}, but {dead.why}: marked failed, "
+                print(f"apigen: run {dead.run_id} held a slot of pool {pool}, but {dead.why}: marked {dead.marked}, "
                       "its slots freed", file=self._out, flush=True)
             info = storage.get_concurrency_info(pool)
             line = wait_line(instance, pool, waiting, info)

@@ -42,6 +42,11 @@ class DeadRun:
     status: str   # as found, before reaping
     why: str
 
+    @property
+    def marked(self) -> str:
+        """What reaping makes of it: a run that was being canceled ends canceled, any other failed."""
+        return "canceled" if self.status == dg.DagsterRunStatus.CANCELING.value else "failed"
+
 
 def run_process(instance: dg.DagsterInstance, run: dg.DagsterRun, host: str) -> RecordedProcess | None:
     """The process that runs `run`, when this machine can know it: the tags of `apigen run`, else the pid
@@ -91,7 +96,7 @@ def reap_dead_runs(instance: dg.DagsterInstance, run_ids: Sequence[str] | None =
         run = instance.get_run_by_id(dead.run_id)   # again: another reaper may have been first
         if run is not None and not run.is_finished:
             message = f"Marked by apigen's dead-run reaper: {dead.why}; its concurrency slots are freed."
-            if run.status == dg.DagsterRunStatus.CANCELING:
+            if dead.marked == "canceled":
                 instance.report_run_canceled(run, message=message)
             else:
                 instance.report_run_failed(run, message=message)

@@ -76,7 +76,7 @@ def test_dead_runs_are_marked_failed_and_free_their_slots_and_nothing_else_is_to
     reaped = reap_dead_runs(instance)
 
     assert {run.run_id for run in reaped} == expected_dead
-    assert all(run.status == "STARTED" and "is gone" in run.why for run in reaped)
+    assert all(run.status == "STARTED" and run.marked == "failed" and "is gone" in run.why for run in reaped)
     for run_id in expected_dead:
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
         failure = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
@@ -90,7 +90,7 @@ def test_dead_runs_are_marked_failed_and_free_their_slots_and_nothing_else_is_to
 def test_a_dead_run_being_canceled_ends_canceled(instance):
     run = started_run(instance, {PID_TAG: str(dead_pid()), HOST_TAG: this_host()},
                       status=dg.DagsterRunStatus.CANCELING)
-    assert [dead.status for dead in reap_dead_runs(instance)] == ["CANCELING"]
+    assert [(dead.status, dead.marked) for dead in reap_dead_runs(instance)] == [("CANCELING", "canceled")]
     assert status_of(instance, run) == dg.DagsterRunStatus.CANCELED and holders(instance) == set()
 
 
