@@ -33,7 +33,7 @@ class PartitionRun:
 
 
 def command(args: argparse.Namespace) -> int:
-    """SIGINT/SIGTERM stop it cleanly at any point (exit code 128 + the signal's number): see run_guard."""
+    """SIGINT/SIGTERM/SIGHUP stop it cleanly at any point (exit code 128 + the signal's number): see run_guard."""
     return supervised(lambda guard: guarded_command(args, guard), args.verbose)
 
 
@@ -62,8 +62,7 @@ def run_and_report(args: argparse.Namespace, guard: RunGuard) -> int:
     open_warehouse(home, storage)
     check_executor(os.environ)
     dagster_home = ensure_dagster_home(home)
-    guard.watch(dagster_home)
-    runs = execute(plan, args, guard)
+    runs = execute(plan, args, guard, dagster_home)
     for run in runs:
         print(f"run {run.run_id} partition {run.domain}|{run.batch}: {run.status}")
         for step, message in run.failed_steps:
@@ -79,7 +78,7 @@ def run_and_report(args: argparse.Namespace, guard: RunGuard) -> int:
     return RUN_FAILED if any(not run.success for run in runs) else 0
 
 
-def execute(plan: RunPlan, args: argparse.Namespace, guard: RunGuard) -> list[PartitionRun]:
+def execute(plan: RunPlan, args: argparse.Namespace, guard: RunGuard, dagster_home: Path) -> list[PartitionRun]:
     import dagster as dg
 
     from apigen_pipeline.definitions import build_definitions
@@ -101,6 +100,9 @@ def execute(plan: RunPlan, args: argparse.Namespace, guard: RunGuard) -> list[Pa
         for dead in reap_dead_runs(instance):
             print(f"apigen: run {dead.run_id} was {dead.status} but {dead.why}: marked {dead.marked}, its pool slots "
                   "freed")
+        # Only now: the instance's SQLite files exist (two connections creating one at once stamp its schema
+        # twice), and the guard's thread may open its own.
+        guard.watch(dagster_home)
         for domain in plan.domains:
             if guard.stopped_by is not None:
                 break
