@@ -1,8 +1,6 @@
 """Process identity: a recorded pid is judged by what this machine sees under it now, start time included."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -16,6 +14,7 @@ from apigen_pipeline.processes import (
     own_process_tags,
     recorded_from_tags,
 )
+from apigen_pipeline_tests.support.processes import dead_pid
 
 HOST = "node-1"
 STARTED = 1_790_000_000.25
@@ -55,10 +54,8 @@ def test_this_process_is_alive_by_its_own_tags_and_a_finished_one_is_gone():
     if PROCESS_STARTED_TAG in tags:  # Linux: the start time is recorded; a wrong one means a recycled pid
         recycled = RecordedProcess(recorded.pid, recorded.host, started_at=recorded.started_at - 30)
         assert judge(recycled, recorded.host, observe(recorded.pid)).liveness is Liveness.GONE
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    assert judge(RecordedProcess(child.pid, recorded.host), recorded.host, observe(child.pid)).liveness \
-        is Liveness.GONE
+    gone = dead_pid()
+    assert judge(RecordedProcess(gone, recorded.host), recorded.host, observe(gone)).liveness is Liveness.GONE
 
 
 def test_tags_without_a_numeric_pid_record_nothing():

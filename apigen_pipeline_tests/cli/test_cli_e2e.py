@@ -17,6 +17,7 @@ import pytest
 from apigen_pipeline.cli import main
 from apigen_pipeline.processes import PID_TAG, observe
 from apigen_pipeline_tests.cli.conftest import MOCK, apigen, clean_env, write_config
+from apigen_pipeline_tests.support.processes import wait_until
 
 BATCH = "2026-11-20"
 BROKEN = {"name": "brokenshop", "plugin": "apigen_pipeline_tests.cli.plugins:failing_sampler_plugin"}
@@ -115,13 +116,6 @@ def start_run(home: Path, config: Path, batch: str, output: Path) -> subprocess.
                                 cwd=home.parent)
 
 
-def wait_until(condition, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.3)
-
-
 def runs_of(instance: dg.DagsterInstance, process: subprocess.Popen) -> list[dg.DagsterRun]:
     return list(instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(process.pid)})))
 
@@ -162,7 +156,7 @@ def test_runs_killed_holding_every_slot_are_reaped_and_a_blocked_run_stops_on_si
                     process.send_signal(signal.SIGKILL)
                 process.wait(timeout=60)
         workers = set().union(*(worker_pids(instance, run.run_id) for run in killed_runs))
-        wait_until(lambda: not any(observe(pid).exists and not observe(pid).zombie for pid in workers), 30)
+        wait_until(lambda: not any(observe(pid).exists and not observe(pid).zombie for pid in workers), timeout_s=30)
 
         blocked_out = (folder / "blocked.out").read_text()
         wait_line = next(line for line in blocked_out.splitlines() if "waits for a slot" in line)

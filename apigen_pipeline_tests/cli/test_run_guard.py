@@ -25,6 +25,7 @@ from dagster._core.test_utils import create_run_for_test
 from apigen_pipeline.cli.run_guard import RunGuard
 from apigen_pipeline.paths import apigen_home, ensure_dagster_home
 from apigen_pipeline.processes import HOST_TAG, PID_TAG, PROCESS_STARTED_TAG, process_started_at
+from apigen_pipeline_tests.support.processes import dead_pid, wait_until
 
 POOL = "llm_api"
 
@@ -85,13 +86,6 @@ def run_guarded(home: Path, step_seconds: float, meanwhile: Callable[[int, dg.Da
         return Guarded(guard, runs[0], out.getvalue(), time.monotonic() - started)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def relay(parent_end: int, signum: int) -> None:
     """What the `apigen run` parent does on a signal."""
     os.write(parent_end, bytes([signum]))
@@ -118,7 +112,7 @@ def holder_run(home: Path, pid: int, status: dg.DagsterRunStatus = dg.DagsterRun
 
 def test_sigterm_during_a_step_cancels_the_run_and_frees_its_slot(home):
     def meanwhile(parent_end: int, instance: dg.DagsterInstance, out: io.StringIO) -> None:
-        wait_for(lambda: bool(slots(home)[0]))
+        wait_until(lambda: bool(slots(home)[0]))
         relay(parent_end, signal.SIGTERM)
 
     guarded = run_guarded(home, step_seconds=120, meanwhile=meanwhile)
@@ -133,7 +127,7 @@ def test_a_step_waiting_for_a_slot_prints_the_holders_and_sigterm_ends_the_wait(
         holder = holder_run(home, other.pid)
 
         def meanwhile(parent_end: int, instance: dg.DagsterInstance, out: io.StringIO) -> None:
-            wait_for(lambda: "waits for a slot" in out.getvalue())
+            wait_until(lambda: "waits for a slot" in out.getvalue())
             relay(parent_end, signal.SIGTERM)
 
         guarded = run_guarded(home, step_seconds=0, meanwhile=meanwhile)
@@ -150,13 +144,12 @@ def test_a_step_waiting_for_a_slot_prints_the_holders_and_sigterm_ends_the_wait(
 
 
 def test_a_step_waiting_behind_a_dead_holder_reaps_it_and_runs(home):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    holder = holder_run(home, dead.pid)
+    dead = dead_pid()
+    holder = holder_run(home, dead)
 
     guarded = run_guarded(home, step_seconds=0, meanwhile=lambda parent_end, instance, out: None)
     assert guarded.run.status == dg.DagsterRunStatus.SUCCESS and guarded.guard.stopped_by is None
-    assert (f"apigen: run {holder.run_id} held a slot of pool {POOL}, but its process {dead.pid} on "
+    assert (f"apigen: run {holder.run_id} held a slot of pool {POOL}, but its process {dead} on "
             f"{socket.gethostname()} is gone: marked failed, its slots freed") in guarded.out
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_run_by_id(holder.run_id).status == dg.DagsterRunStatus.FAILURE

@@ -5,8 +5,6 @@ alone; finished runs lose the slots they still hold; the sensor does the same un
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import dagster as dg
 import pytest
@@ -20,6 +18,7 @@ from apigen_pipeline.defs.automation.dead_runs import (
     reap_dead_runs_sensor,
 )
 from apigen_pipeline.processes import HOST_TAG, PID_TAG, PROCESS_STARTED_TAG, own_process_tags, this_host
+from apigen_pipeline_tests.support.processes import dead_pid
 
 POOL = "llm_api"
 
@@ -36,12 +35,6 @@ def instance(shared_instance: dg.DagsterInstance) -> dg.DagsterInstance:
     shared_instance.wipe()
     shared_instance.event_log_storage.set_concurrency_slots(POOL, 4)
     return shared_instance
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
 
 
 def started_run(instance: dg.DagsterInstance, tags: dict[str, str], step: str | None = "blueprints",
