@@ -205,17 +205,25 @@ class RunGuard:
         self.stopped_by = signum
         print(f"apigen: {self.signal_name} received: stopping (the current run is marked canceled, its pool "
               "slots freed)", file=self._err, flush=True)
-        instance = self._instance()
-        if instance is not None:
-            for run in self.own_runs(instance, active_only=True):
-                instance.report_run_canceling(run, message=f"apigen run received {self.signal_name}")
+        try:
+            instance = self._instance()
+            if instance is not None:
+                for run in self.own_runs(instance, active_only=True):
+                    instance.report_run_canceling(run, message=f"apigen run received {self.signal_name}")
+        except Exception as error:  # stop anyway: Dagster then records the run failed, settling frees its slots
+            print(f"apigen: could not mark the run canceling ({type(error).__name__}: {error})", file=self._err,
+                  flush=True)
         self._interrupting = True
         self._send_interrupt()
 
     def _interrupt_again(self) -> None:
         """A step's retry policy turned the interrupt into a retry: interrupt its wait, or the retry, too."""
-        instance = self._instance()
-        if instance is not None and self.own_runs(instance, active_only=True):
+        try:
+            instance = self._instance()
+            still_running = instance is None or bool(self.own_runs(instance, active_only=True))
+        except Exception:  # a busy SQLite file: interrupting once more is harmless, never stopping is not
+            still_running = True
+        if still_running:
             self._send_interrupt()
 
     def _watch_loop(self) -> None:
