@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,13 +13,11 @@ from typing import Any
 
 from apigen_pipeline.cli.errors import RUN_FAILED, one_line
 from apigen_pipeline.cli.preflight import RunPlan, check_executor, open_warehouse, plan_run
+from apigen_pipeline.cli.run_guard import RunGuard, supervised
 from apigen_pipeline.cli.tables import dollars
 from apigen_pipeline.paths import apigen_home, ensure_dagster_home, exports_dir, warehouse_path
 
 SOURCE_TAG = "apigen/source"
-# Which process runs an in-process run, so a run whose process is gone can be recognised (`apigen status`).
-PID_TAG = "apigen/pid"
-HOST_TAG = "apigen/host"
 
 
 @dataclass(frozen=True)
@@ -28,22 +25,51 @@ class PartitionRun:
     domain: str
     batch: str
     run_id: str
-    success: bool
+    status: str                                  # the run's Dagster status when it ended
     failed_steps: tuple[tuple[str, str], ...]   # (step key, first line of its error)
+
+    @property
+    def success(self) -> bool:
+        return self.status == "SUCCESS"
 
 
 def command(args: argparse.Namespace) -> int:
+    """SIGINT/SIGTERM/SIGHUP stop it cleanly at any point (exit code 128 + the signal's number): see run_guard."""
+    return supervised(lambda guard: guarded_command(args, guard), args.verbose)
+
+
+def guarded_command(args: argparse.Namespace, guard: RunGuard) -> int:
+    try:
+        code = run_and_report(args, guard)
+    except KeyboardInterrupt:
+        if guard.stopped_by is None:
+            raise
+        code = 128 + guard.stopped_by
+    if guard.stopped_by is None:
+        return code
+    guard.stand_down()
+    guard.settle()
+    for run_id in guard.settled:
+        print(f"run {run_id}: CANCELED")
+    print(f"apigen: stopped by {guard.signal_name}: no run of this process is left started and none holds a "
+          "pool slot; `apigen run` again resumes from the request log", file=sys.stderr)
+    return code
+
+
+def run_and_report(args: argparse.Namespace, guard: RunGuard) -> int:
     home = apigen_home()
     os.environ["APIGEN_HOME"] = str(home)
     plan, storage = plan_run(args.domains, args.batch, args.config)
     open_warehouse(home, storage)
     check_executor(os.environ)
     dagster_home = ensure_dagster_home(home)
-    runs = execute(plan, args)
+    runs = execute(plan, args, guard, dagster_home)
     for run in runs:
-        print(f"run {run.run_id} partition {run.domain}|{run.batch}: {'SUCCESS' if run.success else 'FAILURE'}")
+        print(f"run {run.run_id} partition {run.domain}|{run.batch}: {run.status}")
         for step, message in run.failed_steps:
             print(f"  {step}: {message}", file=sys.stderr)
+    if guard.stopped_by is not None:
+        return 128 + guard.stopped_by
     print_summary(home, runs, plan.config.export.target)
     print(f"warehouse:    {warehouse_path(home) if not storage.is_lake else storage.describe()}")
     print(f"dagster home: {dagster_home} (open the UI with: DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml)")
@@ -53,11 +79,12 @@ def command(args: argparse.Namespace) -> int:
     return RUN_FAILED if any(not run.success for run in runs) else 0
 
 
-def execute(plan: RunPlan, args: argparse.Namespace) -> list[PartitionRun]:
+def execute(plan: RunPlan, args: argparse.Namespace, guard: RunGuard, dagster_home: Path) -> list[PartitionRun]:
     import dagster as dg
 
     from apigen_pipeline.definitions import build_definitions
     from apigen_pipeline.defs.automation.batches import BATCH_JOB_NAME
+    from apigen_pipeline.defs.automation.dead_runs import reap_dead_runs
     from apigen_pipeline.defs.shared.partitions import Partition
 
     definitions = build_definitions(config=plan.config, config_path=args.config)
@@ -69,16 +96,27 @@ def execute(plan: RunPlan, args: argparse.Namespace) -> list[PartitionRun]:
         run_config["ops"] = {"task_contexts": {"config": {"contexts_per_partition": args.contexts}}}
     if args.retry_failed:
         run_config["resources"] = {"llm": {"config": {"retry_failed": True}}}
-    tags = {SOURCE_TAG: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    # Which process runs it (pid, host, start time): a run whose process is gone is recognised and reaped.
+    tags = {SOURCE_TAG: "cli", **guard.tags}
     runs = []
     with dg.DagsterInstance.get() as instance:
+        for dead in reap_dead_runs(instance):
+            print(f"apigen: run {dead.run_id} was {dead.status} but {dead.why}: marked {dead.marked}, its pool slots "
+                  "freed")
+        # Only now: the instance's SQLite files exist (two connections creating one at once stamp its schema
+        # twice), and the guard's thread may open its own.
+        guard.watch(dagster_home)
         for domain in plan.domains:
+            if guard.stopped_by is not None:
+                break
             result = job.execute_in_process(partition_key=Partition(domain, plan.batch).key(), instance=instance,
                                             run_config=run_config, raise_on_error=False, tags=tags)
             failed = tuple((event.step_key or "run", root_cause(event.step_failure_data.error))
                            for event in result.all_events
                            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error)
-            runs.append(PartitionRun(domain, plan.batch, result.run_id, result.success, failed))
+            ended = instance.get_run_by_id(result.run_id)
+            status = ended.status.value if ended is not None else ("SUCCESS" if result.success else "FAILURE")
+            runs.append(PartitionRun(domain, plan.batch, result.run_id, status, failed))
     return runs
 
 

@@ -2,7 +2,7 @@
 
 - recent runs: the latest run of each partition among the last `--runs` runs, with its status;
 - stuck runs: started runs whose process is gone (a pid recorded on this machine that no longer
-  exists) or that have not logged an event for `--stale-minutes`;
+  exists, or now belongs to a later process) or that have not logged an event for `--stale-minutes`;
 - the `llm_api` pool: slots held (by which run and step) against the limit, steps waiting;
 - spend today (UTC): the request log plus rows still waiting in this machine's spools.
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from apigen_pipeline.cli.errors import CliError
 from apigen_pipeline.cli.reading import read_only_connection, warehouse_exists
-from apigen_pipeline.cli.run import HOST_TAG, PID_TAG, SOURCE_TAG
+from apigen_pipeline.cli.run import SOURCE_TAG
 from apigen_pipeline.cli.tables import dollars, render
 from apigen_pipeline.paths import apigen_home, spool_dir
+from apigen_pipeline.processes import Liveness, ObservedProcess, observe
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -146,54 +146,23 @@ def _duration(row: RunRow) -> str:
 
 # -- stuck runs ---------------------------------------------------------------------------------
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def recorded_process(instance: dg.DagsterInstance, row: RunRow, local_launcher: bool) -> tuple[int, str] | None:
-    """(pid, host) of the process running a run, when it can be checked from this machine: the pid and
-    host `apigen run` tags its runs with, else the pid of the run's first engine event when runs are
-    launched on this machine (Dagster's default run launcher)."""
-    if PID_TAG in row.tags and row.tags[PID_TAG].isdigit():
-        return int(row.tags[PID_TAG]), row.tags.get(HOST_TAG, "")
-    if not local_launcher:
-        return None
-    import dagster as dg
-
-    records = instance.get_records_for_run(row.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20).records
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        metadata = getattr(getattr(event, "engine_event_data", None), "metadata", None) or {}
-        pid = getattr(metadata.get("pid"), "value", None)
-        if isinstance(pid, str) and pid.isdigit():
-            return int(pid), socket.gethostname()
-    return None
-
-
 def last_event_time(instance: dg.DagsterInstance, run_id: str) -> datetime | None:
     records = instance.get_records_for_run(run_id, limit=1, ascending=False).records
     return _utc(records[0].timestamp) if records else None
 
 
 def find_stuck_runs(instance: dg.DagsterInstance, rows: Sequence[RunRow], now: datetime, stale: timedelta,
-                    alive: Callable[[int], bool] = process_alive) -> list[StuckRun]:
-    import dagster as dg
+                    observer: Callable[[int], ObservedProcess] = observe) -> list[StuckRun]:
+    from apigen_pipeline.defs.automation.dead_runs import run_verdict
 
-    local_launcher = isinstance(instance.run_launcher, dg.DefaultRunLauncher)
-    host = socket.gethostname()
     stuck = []
     for row in rows:
         if row.status not in ACTIVE_STATUSES:
             continue
-        process = recorded_process(instance, row, local_launcher)
-        if process is not None and process[1] == host and not alive(process[0]):
-            stuck.append(StuckRun(row, f"its process {process[0]} on {host} is gone"))
+        run = instance.get_run_by_id(row.run_id)
+        verdict = run_verdict(instance, run, observer=observer) if run is not None else None
+        if verdict is not None and verdict.liveness is Liveness.GONE:
+            stuck.append(StuckRun(row, verdict.why))
             continue
         last = last_event_time(instance, row.run_id)
         if last is not None and now - last > stale:

@@ -1,6 +1,8 @@
 """`apigen` end to end on the mock domain (2 contexts), as subprocesses: a run that succeeds, a run that
 fails in a step (its summary shows only its own partition), a run killed with SIGKILL (status reports
-it stuck), and the operator commands on the warehouse and instance those runs left."""
+it stuck), the operator commands on the warehouse and instance those runs left, and runs killed while
+holding every `llm_api` slot: a run blocked behind them names them and stops cleanly on SIGTERM, the
+next run reaps them and completes."""
 
 import os
 import signal
@@ -14,7 +16,9 @@ import pytest
 
 from apigen_pipeline.cli import main
 from apigen_pipeline.cli.reading import read_only_connection
+from apigen_pipeline.processes import PID_TAG, observe
 from apigen_pipeline_tests.cli.conftest import MOCK, apigen, clean_env, write_config
+from apigen_pipeline_tests.support.processes import wait_until
 
 BATCH = "2026-11-20"
 BROKEN = {"name": "brokenshop", "plugin": "apigen_pipeline_tests.cli.plugins:failing_sampler_plugin"}
@@ -114,3 +118,76 @@ def test_status_reports_a_killed_run_as_stuck(project, failed, capsys, monkeypat
     status = in_process(capsys, monkeypatch, home, "status")
     stuck = [line for line in status if line.strip().startswith(killed[0])]
     assert len(stuck) == 1 and f"its process {process.pid} on " in stuck[0] and "is gone" in stuck[0]
+
+
+def start_run(home: Path, config: Path, batch: str, output: Path) -> subprocess.Popen:
+    with output.open("w") as out:
+        return subprocess.Popen([sys.executable, "-m", "apigen_pipeline.cli", "run", "--config", str(config),
+                                 "--batch", batch], env=clean_env(home), stdout=out, stderr=subprocess.STDOUT,
+                                cwd=home.parent)
+
+
+def runs_of(instance: dg.DagsterInstance, process: subprocess.Popen) -> list[dg.DagsterRun]:
+    return list(instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(process.pid)})))
+
+
+def worker_pids(instance: dg.DagsterInstance, run_id: str) -> set[int]:
+    """The pids that executed a run's steps (the forked child of `apigen run`)."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
+    pids = {getattr(record.event_log_entry.dagster_event.engine_event_data.metadata.get("pid"), "value", None)
+            for record in records}
+    return {int(pid) for pid in pids if isinstance(pid, str) and pid.isdigit()}
+
+
+@pytest.mark.slow
+def test_runs_killed_holding_every_slot_are_reaped_and_a_blocked_run_stops_on_sigterm(project, failed):
+    home, _ = project
+    folder = home.parent
+    hanging = write_config(folder / "hanging.yaml", domains=[MOCK], llm={"simulated_latency_s": 3600})
+    quick = write_config(folder / "quick.yaml", domains=[MOCK])
+    # Four runs whose LLM step never ends, each in the pool (default limit 4): then all four are killed.
+    killed = [start_run(home, hanging, f"2026-11-0{day}", folder / f"killed{day}.out") for day in range(1, 5)]
+    blocked = None
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        try:
+            pool = instance.event_log_storage
+            wait_until(lambda: {run.run_id for process in killed for run in runs_of(instance, process)}
+                       <= pool.get_concurrency_info("llm_api").active_run_ids
+                       and all(runs_of(instance, process) for process in killed))
+            killed_runs = [runs_of(instance, process)[0] for process in killed]
+            # A fifth run waits for a slot: it names the four holders, then SIGTERM stops it.
+            blocked = start_run(home, hanging, "2026-11-05", folder / "blocked.out")
+            wait_until(lambda: "waits for a slot of pool llm_api" in (folder / "blocked.out").read_text())
+            blocked_run = runs_of(instance, blocked)[0]
+            blocked.send_signal(signal.SIGTERM)
+            assert blocked.wait(timeout=120) == 128 + signal.SIGTERM
+        finally:
+            for process in [*killed, *([blocked] if blocked else [])]:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGKILL)
+                process.wait(timeout=60)
+        workers = set().union(*(worker_pids(instance, run.run_id) for run in killed_runs))
+        wait_until(lambda: not any(observe(pid).exists and not observe(pid).zombie for pid in workers), timeout_s=30)
+
+        blocked_out = (folder / "blocked.out").read_text()
+        wait_line = next(line for line in blocked_out.splitlines() if "waits for a slot" in line)
+        assert wait_line.startswith("apigen: step phase1_blueprints waits for a slot of pool llm_api (4/4 held by: ")
+        for run, process in zip(killed_runs, killed, strict=True):
+            assert f"run {run.run_id} (STARTED, partition mockshop|{run.tags['dagster/partition/batch']}, step " \
+                   f"phase1_blueprints, cli, pid {process.pid} on " in wait_line
+        assert f"run {blocked_run.run_id}: CANCELED" in blocked_out or \
+            f"run {blocked_run.run_id} partition mockshop|2026-11-05: CANCELED" in blocked_out
+        assert instance.get_run_by_id(blocked_run.run_id).status == dg.DagsterRunStatus.CANCELED
+        assert blocked_run.run_id not in pool.get_concurrency_info("llm_api").active_run_ids | \
+            pool.get_concurrency_info("llm_api").pending_run_ids
+
+        # The next run reaps the four dead holders by itself and completes.
+        completed = apigen(home, "run", "--config", str(quick), "--batch", "2026-11-06")
+        assert completed.returncode == 0, completed.stderr
+        for run, process in zip(killed_runs, killed, strict=True):
+            assert (f"apigen: run {run.run_id} was STARTED but its process {process.pid} on ") in completed.stdout
+            assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert "partition mockshop|2026-11-06: SUCCESS" in completed.stdout
+        assert not instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        info = pool.get_concurrency_info("llm_api")
+        assert info.claimed_slots == [] and info.pending_steps == []

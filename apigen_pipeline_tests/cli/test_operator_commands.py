@@ -5,8 +5,6 @@ a writer's lock named in one line)."""
 import hashlib
 import os
 import socket
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,9 +13,11 @@ import pytest
 from dagster._core.test_utils import create_run_for_test
 
 from apigen_pipeline.cli import main, reading
-from apigen_pipeline.cli.run import HOST_TAG, PID_TAG, SOURCE_TAG
+from apigen_pipeline.cli.run import SOURCE_TAG
 from apigen_pipeline.llm.request_log import LogRecord
 from apigen_pipeline.paths import apigen_home, ensure_dagster_home, spool_dir, warehouse_path
+from apigen_pipeline.processes import HOST_TAG, PID_TAG
+from apigen_pipeline_tests.support.processes import dead_pid
 from apigen_pipeline_tests.warehouse.built_warehouse import build_warehouse
 from apigen_pipeline_tests.warehouse.test_errors import held_by_other_process
 
@@ -155,12 +155,6 @@ def instance(monkeypatch) -> dg.DagsterInstance:
     home = ensure_dagster_home(apigen_home())
     with dg.DagsterInstance.from_config(str(home)) as instance:
         yield instance
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
 
 
 def test_status_shows_runs_stuck_runs_and_pool_slots(instance, capsys):

@@ -45,6 +45,9 @@ def test_instance_config_loads_with_dagsters_schema(name, tmp_path, monkeypatch)
     shutil.copy(DEPLOY / name / "dagster.yaml", tmp_path / "dagster.yaml")
     validated, _ = dagster_instance_config(str(tmp_path))
     assert validated["telemetry"]["enabled"] is False
+    # Dead workers and the slots of ended runs are the daemon's job (the reaper sensor covers this host).
+    monitoring = validated["run_monitoring"]
+    assert monitoring["enabled"] is True and monitoring["free_slots_after_run_end_seconds"] > 0
 
     raw = yaml.safe_load((DEPLOY / name / "dagster.yaml").read_text())
     for section, (module, class_name, class_config) in _class_sections(raw).items():
