@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import dagster as dg
+from pydantic import Field
 
 from apigen_pipeline.defs.shared.environment import environment_for
 from apigen_pipeline.defs.shared.frames import partition_frame
@@ -29,7 +30,10 @@ from apigen_pipeline.warehouse import PartitionWrite
 
 
 class TaskContextsConfig(dg.Config):
-    contexts_per_partition: int | None = None  # overrides the pipeline config for this run
+    contexts_per_partition: int | None = Field(
+        default=None, ge=1, le=100_000,
+        description="Task contexts for this run's partition (default: sampling.contexts_per_partition of the "
+                    "pipeline config). 0 is refused: an empty batch would only fail downstream.")
 
 
 def build_task_contexts(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -48,9 +52,8 @@ def build_task_contexts(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
                       pipeline_config: PipelineConfigResource) -> dg.MaterializeResult:
         partition = Partition.of(context)
         pipeline = pipeline_config.load()
-        count = config.contexts_per_partition or pipeline.sampling.contexts_per_partition
-        if count < 1:
-            raise non_retryable(f"contexts_per_partition must be >= 1, got {count}")
+        count = (config.contexts_per_partition if config.contexts_per_partition is not None
+                 else pipeline.sampling.contexts_per_partition)
         environment, _ = environment_for(pipeline_config, partition.domain)
         started = time.perf_counter()
         sampler = ContextSampler(environment, pipeline.sampling, domain=partition.domain)

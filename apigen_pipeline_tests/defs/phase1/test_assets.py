@@ -70,3 +70,29 @@ def test_rematerializing_phase1_sends_nothing_and_rewrites_identical_rows(config
     assert metadata["llm_cache_hits"].value == materialization(first, "blueprints")["llm_requests_answered"].value
     assert {t: warehouse.partition_content_hash(t, "mockshop", BATCH) for t in PHASE1_TABLES} == hashes
     assert len(warehouse.read_partition("llm_requests", "mockshop", BATCH)) == logged
+
+
+def test_zero_contexts_per_partition_is_refused_not_replaced_by_the_default(mock_config):
+    """`0 or default` used to run the configured 20: a 0 in the launchpad must be refused, by name."""
+    job = build_definitions(config=mock_config).resolve_job_def("generate_batch")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            partition_key=Partition("mockshop", BATCH).key(), instance=instance, raise_on_error=False,
+            run_config={"ops": {"task_contexts": {"config": {"contexts_per_partition": 0}}}})
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "task_contexts"
+    message = str(failure.step_failure_data.error.to_string())
+    assert "contexts_per_partition" in message and "greater than or equal to 1" in message
+    assert Warehouse(warehouse_path()).read_partition("task_contexts", "mockshop", BATCH).empty
+
+
+def test_an_explicit_contexts_per_partition_overrides_the_config(mock_config):
+    job = build_definitions(config=mock_config).resolve_job_def("generate_batch")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            partition_key=Partition("mockshop", BATCH).key(), instance=instance, raise_on_error=False,
+            asset_selection=[dg.AssetKey("environment_api_specs"), dg.AssetKey("task_contexts")],
+            run_config={"ops": {"task_contexts": {"config": {"contexts_per_partition": 3}}}})
+    assert result.success
+    assert len(Warehouse(warehouse_path()).read_partition("task_contexts", "mockshop", BATCH)) == 3
