@@ -57,6 +57,7 @@ def execute(plan: RunPlan, args: argparse.Namespace) -> list[PartitionRun]:
 
     from apigen_pipeline.definitions import build_definitions
     from apigen_pipeline.defs.shared.partitions import Partition
+    from apigen_pipeline.defs.shared.policies import llm_provider_tags
 
     definitions = build_definitions(config=plan.config, config_path=args.config)
     job = definitions.resolve_implicit_global_asset_job_def()
@@ -66,7 +67,8 @@ def execute(plan: RunPlan, args: argparse.Namespace) -> list[PartitionRun]:
         run_config["ops"] = {"task_contexts": {"config": {"contexts_per_partition": args.contexts}}}
     if args.retry_failed:
         run_config["resources"] = {"llm": {"config": {"retry_failed": True}}}
-    tags = {SOURCE_TAG: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    tags = {SOURCE_TAG: "cli", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+            **llm_provider_tags(plan.config.llm)}
     runs = []
     with dg.DagsterInstance.get() as instance:
         for domain in plan.domains:

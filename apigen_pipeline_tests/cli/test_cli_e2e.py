@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from apigen_pipeline.cli import main
+from apigen_pipeline.defs.shared.policies import LLM_PROVIDER_TAG
 from apigen_pipeline_tests.cli.conftest import MOCK, apigen, clean_env, write_config
 
 BATCH = "2026-11-20"
@@ -45,6 +46,15 @@ def test_a_successful_run_prints_its_funnel(succeeded):
     assert f"partition mockshop|{BATCH}: SUCCESS" in succeeded.stdout
     assert f"  mockshop|{BATCH}: 2 contexts -> " in succeeded.stdout
     assert succeeded.stderr_lines == []
+
+
+@pytest.mark.slow
+def test_a_cli_run_carries_the_tag_the_run_throttle_keys_on(project, succeeded):
+    home, _ = project
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        [run] = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition/domain": "mockshop",
+                                                                "dagster/partition/batch": BATCH}))
+    assert run.tags[LLM_PROVIDER_TAG] == "simulated"
 
 
 @pytest.mark.slow

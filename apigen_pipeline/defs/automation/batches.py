@@ -25,6 +25,7 @@ from apigen_pipeline.defs.shared.policies import (
     RUN_KEY_TAG,
     RUN_RETRY_TAGS,
     TRIGGER_TAG,
+    llm_provider_tags,
 )
 
 BATCH_JOB_NAME = "generate_batch"
@@ -127,7 +128,8 @@ class BatchAutomation:
         return dg.define_asset_job(
             BATCH_JOB_NAME,
             selection=dg.AssetSelection.assets(*self.assets),
-            tags=dict(RUN_RETRY_TAGS),
+            # The provider tag on the job: runs launched from its launchpad are throttled too.
+            tags={**RUN_RETRY_TAGS, **llm_provider_tags(self.config.llm)},
             description="Every stage of one domain x batch partition.",
         )
 
@@ -145,6 +147,7 @@ class BatchAutomation:
                 DOMAIN_TAG: planned.domain,
                 BATCH_TAG: planned.batch,
                 BATCH_SIZE_TAG: str(self.config.sampling.contexts_per_partition),
+                **llm_provider_tags(self.config.llm),
             },
         )
 

@@ -21,7 +21,13 @@ from apigen_pipeline.defs.automation.batches import (
 )
 from apigen_pipeline.defs.automation.definitions import automation_definitions
 from apigen_pipeline.defs.shared.partitions import Partition
-from apigen_pipeline.defs.shared.policies import BATCH_SIZE_TAG, RUN_KEY_TAG, RUN_RETRY_TAGS, TRIGGER_TAG
+from apigen_pipeline.defs.shared.policies import (
+    BATCH_SIZE_TAG,
+    LLM_PROVIDER_TAG,
+    RUN_KEY_TAG,
+    RUN_RETRY_TAGS,
+    TRIGGER_TAG,
+)
 from apigen_pipeline.paths import warehouse_path
 from apigen_pipeline.warehouse import Warehouse
 
@@ -94,6 +100,7 @@ def test_a_tick_requests_the_newest_batch_of_every_enabled_domain(instance):
         assert request.run_config == {"ops": {"task_contexts": {"config": {"contexts_per_partition": 4}}}}
         assert request.tags[BATCH_SIZE_TAG] == "4"
         assert request.tags[TRIGGER_TAG] == SCHEDULE_NAME
+        assert request.tags[LLM_PROVIDER_TAG] == "simulated"  # the key of dagster.yaml's run throttle
 
 
 def test_ticking_twice_requests_no_batch_twice(instance):
@@ -171,6 +178,7 @@ def test_the_batch_job_selects_every_partitioned_asset_and_carries_run_retry_tag
     assert "unpartitioned_report" not in selected
     for key, value in RUN_RETRY_TAGS.items():
         assert job.tags[key] == value
+    assert job.tags[LLM_PROVIDER_TAG] == "simulated"  # launches of this job from the UI are throttled too
 
 
 def test_automation_needs_an_asset_in_the_batch_partitions():
