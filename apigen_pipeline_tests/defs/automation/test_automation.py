@@ -217,6 +217,23 @@ def test_batches_the_schedule_already_requested_are_not_backfilled(instance):
     assert requested_partitions(backfill.run_requests) == [("minishop", "2026-11-19"), ("mockshop", "2026-11-19")]
 
 
+def test_the_sensor_skips_batches_materialized_by_any_run(instance):
+    """A batch materialized from the UI carries no run key of the automation: the instance's
+    materializations decide, and a partially materialized batch is still requested."""
+    config = two_domain_config(backfill={"start": "2026-11-19", "end": "2026-11-20"})
+    defs = full_definitions(config)
+    keys = [key for asset in build_asset_graph(config).assets or [] for key in asset.keys]
+    for key in keys:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=key, partition=str(Partition("mockshop", "2026-11-19").key())))
+    for key in keys[:1]:  # only the first stage of another batch: not done
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=key, partition=str(Partition("minishop", "2026-11-19").key())))
+    backfill = tick_sensor(defs, instance)
+    assert requested_partitions(backfill.run_requests) == [
+        ("minishop", "2026-11-19"), ("minishop", "2026-11-20"), ("mockshop", "2026-11-20")]
+
+
 def test_the_cursor_overrides_the_configured_range_and_the_range_is_clipped_to_existing_batches(instance):
     config = two_domain_config(backfill={"start": "2026-11-01", "end": "2026-11-01"})
     defs = full_definitions(config, now=datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
