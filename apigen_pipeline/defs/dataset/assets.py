@@ -160,9 +160,10 @@ def build_generation_report_asset(partitions_def: dg.PartitionsDefinition) -> dg
 
 
 def report_metadata(report: GenerationReport) -> dict[str, object]:
-    funnel = ["| stage | count | yield from previous |", "|---|---:|---:|"]
+    funnel = ["| stage | count | yield | of |", "|---|---:|---:|---|"]
     funnel += [f"| {s.stage} | {s.count} | "
-               f"{'' if s.yield_from_previous is None else f'{s.yield_from_previous:.1%}'} |" for s in report.stages]
+               f"{'' if s.yield_from_previous is None else f'{s.yield_from_previous:.1%}'} | {s.base or ''} |"
+               for s in report.stages]
     failures = ["| phase | reason | count |", "|---|---|---:|"]
     failures += [f"| {phase} | {reason} | {count} |" for phase, reasons in report.failures_by_reason.items()
                  for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])]
