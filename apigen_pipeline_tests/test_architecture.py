@@ -34,8 +34,9 @@ def _llm(*names: str) -> tuple[str, ...]:
 # Bottom to top. DESIGN.md: environments < llm < core stages < warehouse < defs; storage sits lower here,
 # see its reason.
 LAYERS: tuple[Layer, ...] = (
-    Layer("foundation", (f"{PACKAGE}.records", f"{PACKAGE}.percentile", f"{PACKAGE}.paths"),
-          "the frozen record base, one percentile and the project's paths: every layer may use them"),
+    Layer("foundation", (f"{PACKAGE}.records", f"{PACKAGE}.percentile", f"{PACKAGE}.paths", f"{PACKAGE}.progress"),
+          "the frozen record base, one percentile, the project's paths and the progress throttle: every layer "
+          "may use them"),
     Layer("environments", (f"{PACKAGE}.environments",),
           "domains as plain Python (tools, data, policy checks): they know nothing of LLMs, storage or stages"),
     Layer("storage", (f"{PACKAGE}.warehouse",),

@@ -115,7 +115,7 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
             call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                        asset="passk_evaluation")
             simulated = simulated_backend(config, partition.domain, environment, settings)
-            with llm.bind(settings, store, call_context, simulated) as client:
+            with llm.bind(settings, store, call_context, simulated, log=context.log) as client:
                 result = run_passk_evaluation(blueprints, environment, client, evaluation.k, label,
                                               settings=config.phase2, domain=partition.domain)
             rows = passk_result_rows(result.results)

@@ -19,6 +19,7 @@ from apigen_pipeline.defs.shared.policies import (
     llm_stage_asset_options,
     non_retryable,
 )
+from apigen_pipeline.defs.shared.progress import logged_progress
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.defs.shared.stage_stats import replace_stage_stats
 from apigen_pipeline.llm.gateway import CallContext
@@ -57,7 +58,12 @@ def build_task_contexts(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
         environment, _ = environment_for(pipeline_config, partition.domain)
         started = time.perf_counter()
         sampler = ContextSampler(environment, pipeline.sampling, domain=partition.domain)
-        contexts = [sampler.sample(partition.batch, index) for index in range(count)]
+        progress = logged_progress(context.log, "task_contexts: contexts sampled", total=count)
+        contexts = []
+        for index in range(count):
+            contexts.append(sampler.sample(partition.batch, index))
+            progress.advance()
+        progress.finish()
         sampling_seconds = time.perf_counter() - started
         frame = partition_frame([context_row(c) for c in contexts], partition, context, pipeline.fingerprint())
         warehouse.get().replace_partition(partition.domain, partition.batch, [PartitionWrite("task_contexts", frame)])
@@ -142,7 +148,7 @@ def build_phase1_blueprints(partitions_def: dg.PartitionsDefinition) -> dg.Asset
         call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                    asset="blueprints")
         simulated = simulated_backend(config, partition.domain, environment)
-        with llm.bind(config.llm, store, call_context, simulated) as client:
+        with llm.bind(config.llm, store, call_context, simulated, log=context.log) as client:
             result = run_phase1(contexts, environment, client, config.phase1, domain=partition.domain)
         config_hash = config.fingerprint()
         attempts = blueprint_attempt_rows(result)

@@ -40,7 +40,7 @@ def build_trajectories(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                    asset="trajectories")
         simulated = simulated_backend(config, partition.domain, environment)
-        with llm.bind(config.llm, store, call_context, simulated) as client:
+        with llm.bind(config.llm, store, call_context, simulated, log=context.log) as client:
             result = run_phase2(blueprints, environment, client, config.phase2, domain=partition.domain)
         config_hash = config.fingerprint()
         store.replace_partition(partition.domain, partition.batch, [

@@ -14,10 +14,18 @@ PHASE1_TABLES = ["blueprint_attempts", "committee_votes", "blueprints"]
 
 
 def run_partition(config: PipelineConfig, domain: str = "mockshop") -> dg.ExecuteInProcessResult:
+    return run_partition_logged(config, domain)[0]
+
+
+def run_partition_logged(config: PipelineConfig, domain: str = "mockshop", **options: object
+                         ) -> tuple[dg.ExecuteInProcessResult, list[str]]:
+    """The run and the lines its steps logged (`context.log`), as the UI's run page shows them."""
     job = build_definitions(config=config).resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
-        return job.execute_in_process(partition_key=Partition(domain, BATCH).key(), instance=instance,
-                                      raise_on_error=False)
+        result = job.execute_in_process(partition_key=Partition(domain, BATCH).key(), instance=instance,
+                                        raise_on_error=False, **options)
+        lines = [entry.user_message for entry in instance.all_logs(result.run_id) if not entry.is_dagster_event]
+    return result, lines
 
 
 @pytest.fixture()
@@ -34,8 +42,12 @@ def materialization(result: dg.ExecuteInProcessResult, key: str) -> dict:
 
 
 def test_phase1_materializes_blueprints_votes_and_checks(config):
-    result = run_partition(config)
+    result, log_lines = run_partition_logged(config)
     assert result.success
+    progress = [line for line in log_lines if line.startswith("blueprints: LLM requests sent: ")]
+    assert progress and progress[-1].endswith("s") and ", finished after " in progress[-1]
+    assert "answered" in progress[-1] and "cost so far $0.0000" in progress[-1]
+    assert any(line.startswith("task_contexts: contexts sampled: 12/12") for line in log_lines)
     warehouse = Warehouse(warehouse_path())
     attempts = warehouse.read_partition("blueprint_attempts", "mockshop", BATCH)
     simple = attempts[attempts["kind"] == "simple"]
