@@ -239,12 +239,12 @@ def test_the_cursor_overrides_the_configured_range_and_the_range_is_clipped_to_e
     defs = full_definitions(config, now=datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     from_cursor = tick_sensor(defs, instance, cursor="2026-11-23..2026-12-31")
     open_ended = tick_sensor(defs, instance, cursor="2026-11-24..")
-    before_start = tick_sensor(defs, instance, cursor="2025-12-30..2026-01-01")
+    before_start = tick_sensor(defs, instance, cursor="2026-10-30..2026-11-01")
     # The newest batch at 2026-11-24 09:00 is 2026-11-24 (today's batch exists: end_offset=1).
     assert sorted({batch for _, batch in requested_partitions(from_cursor.run_requests)}) == ["2026-11-23",
                                                                                                "2026-11-24"]
     assert {batch for _, batch in requested_partitions(open_ended.run_requests)} == {"2026-11-24"}
-    assert {batch for _, batch in requested_partitions(before_start.run_requests)} == {"2026-01-01"}
+    assert {batch for _, batch in requested_partitions(before_start.run_requests)} == {"2026-11-01"}
 
 
 def test_the_sensor_explains_why_it_does_nothing(instance):
