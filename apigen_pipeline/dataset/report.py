@@ -14,6 +14,7 @@ several times), so they have no yield: 17 attempts for 10 contexts is not a yiel
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,6 +91,17 @@ def _funnel(counts: list[tuple[str, int]]) -> list[FunnelStage]:
         ratio = round(count / base_count, 4) if base_count else None
         stages.append(FunnelStage(stage=stage, order=order, count=count, yield_from_previous=ratio, base=base))
     return stages
+
+
+def funnel_problems(counts: Mapping[str, int]) -> list[str]:
+    """What is wrong with a funnel's counts: a missing stage, a negative count, or a stage with more items
+    than the stage they are drawn from."""
+    problems = [f"stage {stage} is missing" for stage in FUNNEL_BASES if stage not in counts]
+    problems += [f"stage {stage} counts {count} (negative)" for stage, count in counts.items() if count < 0]
+    for stage, base in FUNNEL_BASES.items():
+        if base is not None and stage in counts and base in counts and counts[stage] > counts[base]:
+            problems.append(f"{stage} ({counts[stage]}) exceeds {base} ({counts[base]}), which it is drawn from")
+    return problems
 
 
 def _per(total: float, count: int) -> float | None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from apigen_pipeline.dataset.report import UsageTotals, build_generation_report
+from apigen_pipeline.dataset.report import UsageTotals, build_generation_report, funnel_problems
 from apigen_pipeline.phase1.models import Phase1Stats
 from apigen_pipeline.phase2.models import Phase2Result
 
@@ -46,3 +46,16 @@ def test_no_funnel_yield_exceeds_one_and_attempt_stages_have_none(phase2_result:
     assert by_stage["verified_attempts"].yield_from_previous == round(stats.verified_attempts / stats.attempts, 4)
     yields = [s.yield_from_previous for s in report.stages if s.yield_from_previous is not None]
     assert len(yields) == 6 and all(0 <= value <= 1 for value in yields)
+
+
+def test_funnel_problems_name_a_stage_larger_than_its_base_and_a_missing_stage(phase2_result: Phase2Result) -> None:
+    stats = phase2_result.stats
+    report = build_generation_report("mockshop", "b", _phase1_stats(), stats, dataset_rows=stats.kept_trajectories)
+    counts = {s.stage: s.count for s in report.stages}
+    assert funnel_problems(counts) == []
+    broken = {**counts, "kept_blueprints": counts["accepted_blueprints"] + 1}
+    del broken["dataset_rows"]
+    assert funnel_problems(broken) == [
+        "stage dataset_rows is missing",
+        f"kept_blueprints ({counts['accepted_blueprints'] + 1}) exceeds accepted_blueprints "
+        f"({counts['accepted_blueprints']}), which it is drawn from"]

@@ -30,6 +30,7 @@ from apigen_pipeline.defs.shared.policies import (
     non_retryable,
 )
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
+from apigen_pipeline.defs.shared.tables import CODE_VERSIONS, table_metadata
 from apigen_pipeline.llm.config import ModelRef
 from apigen_pipeline.llm.gateway import CallContext
 from apigen_pipeline.paths import exports_dir
@@ -41,7 +42,7 @@ from apigen_pipeline.warehouse import PartitionWrite, Warehouse
 
 def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
-        name="training_dataset", partitions_def=partitions_def, deps=["trajectories"], group_name="dataset",
+        name="training_dataset", code_version=CODE_VERSIONS["training_dataset"], partitions_def=partitions_def, deps=["trajectories"], group_name="dataset",
         kinds={"python", "parquet", "s3"}, owners=["team:apigen"], retry_policy=TRANSIENT_FAILURE_RETRY_POLICY,
         backfill_policy=LLM_STAGE_BACKFILL_POLICY,
         description="Verified trajectories exported as APIGen-MT ShareGPT rows and OpenAI chat messages with "
@@ -91,7 +92,7 @@ def dataset_card_info(config: PipelineConfig, usage: UsageTotals) -> DatasetCard
 
 def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
-        name="passk_evaluation", partitions_def=partitions_def, deps=["blueprints"], group_name="dataset",
+        name="passk_evaluation", code_version=CODE_VERSIONS["passk_evaluation"], partitions_def=partitions_def, deps=["blueprints"], group_name="dataset",
         kinds={"python", "duckdb"}, owners=["team:apigen"], op_tags={"apigen/stage": "evaluation"},
         **llm_stage_asset_options(),
         description="pass^1..pass^k of the configured agent model on the partition's accepted blueprints, with the "
@@ -124,7 +125,8 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
             metadata.update(llm_metadata(client.gateway))
         store.replace_partition(partition.domain, partition.batch, [
             PartitionWrite("passk_results", partition_frame(rows, partition, context, config.fingerprint()))])
-        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **metadata})
+        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **table_metadata(store, "passk_results"),
+                                              **metadata})
 
     return passk_evaluation
 
@@ -132,7 +134,7 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
 def build_generation_report_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         # It sums every LLM request of the partition, so it waits for each stage that sends any.
-        name="generation_report", partitions_def=partitions_def, deps=["training_dataset", "passk_evaluation"],
+        name="generation_report", code_version=CODE_VERSIONS["generation_report"], partitions_def=partitions_def, deps=["training_dataset", "passk_evaluation"],
         group_name="dataset",
         kinds={"python", "duckdb"}, owners=["team:apigen"], backfill_policy=LLM_STAGE_BACKFILL_POLICY,
         description="The funnel from contexts to dataset rows with yield per stage, failures by reason, and "
@@ -154,7 +156,8 @@ def build_generation_report_asset(partitions_def: dg.PartitionsDefinition) -> dg
         rows = generation_report_rows(report)
         store.replace_partition(partition.domain, partition.batch, [
             PartitionWrite("generation_report", partition_frame(rows, partition, context, config.fingerprint()))])
-        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **report_metadata(report)})
+        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **table_metadata(store, "generation_report"),
+                                              **report_metadata(report)})
 
     return generation_report
 

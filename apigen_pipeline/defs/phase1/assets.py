@@ -22,6 +22,7 @@ from apigen_pipeline.defs.shared.policies import (
 from apigen_pipeline.defs.shared.progress import logged_progress
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.defs.shared.stage_stats import replace_stage_stats
+from apigen_pipeline.defs.shared.tables import CODE_VERSIONS, table_metadata
 from apigen_pipeline.llm.gateway import CallContext
 from apigen_pipeline.phase1.contexts import ContextSampler, TaskContext, context_row
 from apigen_pipeline.phase1.models import Phase1Result
@@ -40,6 +41,7 @@ class TaskContextsConfig(dg.Config):
 def build_task_contexts(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="task_contexts",
+        code_version=CODE_VERSIONS["task_contexts"],
         partitions_def=partitions_def,
         backfill_policy=LLM_STAGE_BACKFILL_POLICY,
         deps=["environment_api_specs"],
@@ -66,10 +68,12 @@ def build_task_contexts(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
         progress.finish()
         sampling_seconds = time.perf_counter() - started
         frame = partition_frame([context_row(c) for c in contexts], partition, context, pipeline.fingerprint())
-        warehouse.get().replace_partition(partition.domain, partition.batch, [PartitionWrite("task_contexts", frame)])
+        store = warehouse.get()
+        store.replace_partition(partition.domain, partition.batch, [PartitionWrite("task_contexts", frame)])
         write_tool_use = Counter(tool for c in contexts for tool in c.write_tools)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": len(contexts),
+            **table_metadata(store, "task_contexts"),
             "distinct_users": len({c.domain_data.user_id for c in contexts}),
             "distinct_personas": len({c.persona.persona_id for c in contexts}),
             "mean_write_tools": round(sum(len(c.write_tools) for c in contexts) / len(contexts), 3),
@@ -115,16 +119,16 @@ def phase1_metadata(result: Phase1Result) -> dict[str, object]:
 
 
 PHASE1_SPECS = [
-    dg.AssetSpec("blueprints", deps=["task_contexts"], group_name="phase1", kinds={"python", "duckdb"},
+    dg.AssetSpec("blueprints", code_version=CODE_VERSIONS["blueprints"], deps=["task_contexts"], group_name="phase1", kinds={"python", "duckdb"},
                  owners=["team:apigen"],
                  description="Every blueprint attempt (round, stage verdicts, diff, feedback plan) and the "
                              "accepted, deduplicated task blueprints (instruction, ground-truth actions, "
                              "expected outputs)."),
-    dg.AssetSpec("committee_votes", deps=["blueprints"], group_name="phase1", kinds={"python", "duckdb"},
+    dg.AssetSpec("committee_votes", code_version=CODE_VERSIONS["committee_votes"], deps=["blueprints"], group_name="phase1", kinds={"python", "duckdb"},
                  owners=["team:apigen"],
                  description="One row per judge per reviewed blueprint: four binary scores, reflection, "
                              "suggested correction; majority vote per criterion."),
-    dg.AssetSpec("recombined_blueprints", deps=["blueprints"], group_name="phase1", kinds={"python", "duckdb"},
+    dg.AssetSpec("recombined_blueprints", code_version=CODE_VERSIONS["recombined_blueprints"], deps=["blueprints"], group_name="phase1", kinds={"python", "duckdb"},
                  owners=["team:apigen"],
                  description="Harder tasks from 2-3 accepted blueprints of one user, re-executed, re-checked "
                              "against policy and re-reviewed (rows of `blueprints` with kind = recombined)."),
@@ -163,14 +167,17 @@ def build_phase1_blueprints(partitions_def: dg.PartitionsDefinition) -> dg.Asset
         kept = result.kept_blueprints
         recombined = [b for b in kept if b.kind == "recombined"]
         yield dg.MaterializeResult(asset_key="blueprints", metadata={
-            "dagster/row_count": len(kept), **phase1_metadata(result), **llm_metadata(client.gateway)})
+            "dagster/row_count": len(kept), **table_metadata(store, "blueprints"), **phase1_metadata(result),
+            **llm_metadata(client.gateway)})
         yield dg.MaterializeResult(asset_key="committee_votes", metadata={
             "dagster/row_count": len(votes),
+            **table_metadata(store, "committee_votes"),
             "abstentions": sum(1 for v in votes if v["abstained"]),
             **{f"judge_kappa_{k}": (v if v is not None else float("nan")) for k, v in result.stats.kappa.items()},
         })
         yield dg.MaterializeResult(asset_key="recombined_blueprints", metadata={
             "dagster/row_count": len(recombined),
+            **table_metadata(store, "blueprints"),
             "recombinations_tried": result.stats.recombination_tried,
             "recombinations_accepted": result.stats.accepted_recombined,
         })

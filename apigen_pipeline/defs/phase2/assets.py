@@ -14,6 +14,7 @@ from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.defs.shared.policies import llm_stage_asset_options
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.defs.shared.stage_stats import replace_stage_stats
+from apigen_pipeline.defs.shared.tables import CODE_VERSIONS, table_metadata
 from apigen_pipeline.llm.gateway import CallContext
 from apigen_pipeline.phase2.models import Phase2Result
 from apigen_pipeline.phase2.rows import trajectory_attempt_rows, trajectory_rows, user_turn_candidate_rows
@@ -24,7 +25,7 @@ from apigen_pipeline.warehouse import PartitionWrite
 
 def build_trajectories(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
-        name="trajectories", partitions_def=partitions_def, deps=["blueprints"], group_name="phase2",
+        name="trajectories", code_version=CODE_VERSIONS["trajectories"], partitions_def=partitions_def, deps=["blueprints"], group_name="phase2",
         kinds={"python", "duckdb"}, owners=["team:apigen"], op_tags={"apigen/stage": "phase2"},
         **llm_stage_asset_options(),
         description="Every simulated human-agent attempt per blueprint (best-of-N user turns, one tool call per "
@@ -52,7 +53,8 @@ def build_trajectories(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                                                            config_hash)),
         ])
         replace_stage_stats(store, "phase2", result.stats.model_dump_json(), partition, context, config_hash)
-        return dg.MaterializeResult(metadata={**phase2_metadata(result), **llm_metadata(client.gateway)})
+        return dg.MaterializeResult(metadata={**phase2_metadata(result), **table_metadata(store, "trajectories"),
+                                              **llm_metadata(client.gateway)})
 
     return trajectories
 
