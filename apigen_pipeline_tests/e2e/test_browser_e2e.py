@@ -52,7 +52,7 @@ def test_materializing_a_partition_from_the_ui_and_reading_its_failure_stats(pip
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             # The partition count is the configured window, not months of empty batches.
-            page.goto(f"{base}/assets/task_contexts?view=partitions", wait_until="networkidle")
+            page.goto(f"{base}/assets/task_contexts?view=partitions")
             expect(page.get_by_text(f"{expected_batch_partitions()} Partitions Selected")).to_be_visible(
                 timeout=60_000)
 
@@ -77,7 +77,7 @@ def test_materializing_a_partition_from_the_ui_and_reading_its_failure_stats(pip
             expect(dialog.get_by_text("No errors")).to_be_visible(timeout=30_000)
             # Leaving the page right after the click can drop the launch: wait for its answer.
             with page.expect_response(lambda r: "LaunchPipelineExecution" in (r.request.post_data or "")) as launched:
-                dialog.get_by_role("button", name="Materialize", exact=True).click()
+                dialog.get_by_role("button", name="Materialize").last.click()
             answer = launched.value.json()["data"]["launchPipelineExecution"]
             assert answer["__typename"] == "LaunchRunSuccess", answer
             run_id = answer["run"]["id"]
