@@ -26,6 +26,9 @@ from apigen_pipeline.simulated.rates import Phase1SimulationRates, Phase2Simulat
 
 CONFIG_ENV_VAR = "APIGEN_CONFIG"
 _BATCH_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A recent default keeps the partition list short (one per day per domain); set an earlier date to
+# backfill further back.
+DEFAULT_BATCH_START_DATE = "2026-11-01"
 
 
 class ConfigError(ValueError):
@@ -138,7 +141,10 @@ class EvaluationConfig(FrozenModel):
 class PipelineConfig(FrozenModel):
     domains: list[DomainConfig] = Field(default_factory=lambda: [DomainConfig(name="airline"),
                                                                   DomainConfig(name="retail")])
-    batch_start_date: str = Field(default="2026-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    # The first batch partition. Fixed, not relative to today, so the partition set (and every run's
+    # partition key) is stable across reloads; every asset shows one partition per day since, per domain.
+    batch_start_date: str = Field(default=DEFAULT_BATCH_START_DATE, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                                  description="First batch (YYYY-MM-DD): the partitions run from it to today.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     phase1: Phase1Config = Field(default_factory=Phase1Config)
     # Models per role, prices, limits, budget; APIGEN_LLM / APIGEN_LLM_BASE_URL override the backend.

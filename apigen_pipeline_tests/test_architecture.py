@@ -34,9 +34,10 @@ def _llm(*names: str) -> tuple[str, ...]:
 # Bottom to top. DESIGN.md: environments < llm < core stages < warehouse < defs; storage sits lower here,
 # see its reason.
 LAYERS: tuple[Layer, ...] = (
-    Layer("foundation", (f"{PACKAGE}.records", f"{PACKAGE}.percentile", f"{PACKAGE}.paths", f"{PACKAGE}.processes"),
-          "the frozen record base, one percentile, the project's paths and process identity (is the "
-          "process that ran something still running): every layer may use them"),
+    Layer("foundation", (f"{PACKAGE}.records", f"{PACKAGE}.percentile", f"{PACKAGE}.paths", f"{PACKAGE}.processes",
+                         f"{PACKAGE}.progress"),
+          "the frozen record base, one percentile, the project's paths, process identity (is the process that "
+          "ran something still running) and the progress throttle: every layer may use them"),
     Layer("environments", (f"{PACKAGE}.environments",),
           "domains as plain Python (tools, data, policy checks): they know nothing of LLMs, storage or stages"),
     Layer("storage", (f"{PACKAGE}.warehouse",),

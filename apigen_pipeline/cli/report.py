@@ -31,7 +31,7 @@ def print_partition(domain: str, batch: str, rows: list[tuple]) -> None:
     run_id, materialized_at = rows[0][2], rows[0][3]
     when = f", {materialized_at:%Y-%m-%d %H:%M} UTC" if materialized_at else ""
     print(f"{domain}|{batch}  (run {(run_id or '-')[:8]}{when})")
-    print(render(["stage", "count", "from previous"], [(row[4], row[6], percent(row[7])) for row in rows]))
+    print(render(["stage", "count", "yield (of its base stage)"], [(row[4], row[6], percent(row[7])) for row in rows]))
     cost, projected, verified, per_verified, projected_per_verified = rows[0][8:13]
     print(f"  cost {dollars(cost)} (projected on the configured models: {dollars(projected)}); "
           f"{verified or 0} verified trajectories, {dollars(per_verified)} each "

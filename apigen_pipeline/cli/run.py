@@ -86,6 +86,7 @@ def execute(plan: RunPlan, args: argparse.Namespace, guard: RunGuard, dagster_ho
     from apigen_pipeline.defs.automation.batches import BATCH_JOB_NAME
     from apigen_pipeline.defs.automation.dead_runs import reap_dead_runs
     from apigen_pipeline.defs.shared.partitions import Partition
+    from apigen_pipeline.defs.shared.policies import llm_provider_tags
 
     definitions = build_definitions(config=plan.config, config_path=args.config)
     # The schedule's job: every stage of a batch, pass^k only when the config enables it.
@@ -97,7 +98,8 @@ def execute(plan: RunPlan, args: argparse.Namespace, guard: RunGuard, dagster_ho
     if args.retry_failed:
         run_config["resources"] = {"llm": {"config": {"retry_failed": True}}}
     # Which process runs it (pid, host, start time): a run whose process is gone is recognised and reaped.
-    tags = {SOURCE_TAG: "cli", **guard.tags}
+    # The provider tag is what the run throttle in dagster.yaml keys on.
+    tags = {SOURCE_TAG: "cli", **guard.tags, **llm_provider_tags(plan.config.llm)}
     runs = []
     with dg.DagsterInstance.get() as instance:
         for dead in reap_dead_runs(instance):

@@ -1,11 +1,14 @@
 """The generation funnel of one partition: from sampled contexts to exported dataset rows.
 
-Stages (each with its count and its yield from the stage before):
-contexts -> blueprint_attempts -> accepted_blueprints (simple + recombined) -> kept_blueprints (after
-dedup) -> trajectory_attempts -> verified_attempts -> policy_clean_attempts -> kept_trajectories
-(unique) -> dataset_rows. Failures by reason per phase, tokens and cost per verified trajectory, and the
-input tokens per request of each role (p50/p95) (totals are inputs: they come from the request log /
-gateway, which this core does not read).
+Stages, in order: contexts, blueprint_attempts (every attempt, recombinations included),
+accepted_blueprints (simple + recombined), kept_blueprints (after dedup), trajectory_attempts,
+verified_attempts, policy_clean_attempts, kept_trajectories (unique), dataset_rows. Failures by reason
+per phase, tokens and cost per verified trajectory, and the input tokens per request of each role
+(p50/p95) (totals are inputs: they come from the request log / gateway, which this core does not read).
+
+A stage's yield is its share of the stage it is drawn from (`FUNNEL_BASES`), so it never exceeds 100%.
+Attempt stages start a new population (a context is attempted once per feedback round, a blueprint
+several times), so they have no yield: 17 attempts for 10 contexts is not a yield of 170%.
 """
 
 from __future__ import annotations
@@ -48,7 +51,10 @@ class FunnelStage(BaseModel):
     stage: str
     order: int
     count: int
-    yield_from_previous: float | None  # None for the first stage or after an empty stage
+    # Share of `base` (the stage these items are drawn from); None for a stage that starts a population
+    # or whose base is empty. The column keeps its historical name.
+    yield_from_previous: float | None
+    base: str | None = None
 
 
 class GenerationReport(BaseModel):
@@ -81,14 +87,41 @@ def markdown_prompt_tokens(by_role: Mapping[str, RolePromptTokens]) -> str:
     return "\n".join(lines)
 
 
+# Each stage's items are a subset of its base stage's items; None: the stage starts a new population.
+FUNNEL_BASES: dict[str, str | None] = {
+    "contexts": None,
+    "blueprint_attempts": None,
+    "accepted_blueprints": "blueprint_attempts",
+    "kept_blueprints": "accepted_blueprints",
+    "trajectory_attempts": None,
+    "verified_attempts": "trajectory_attempts",
+    "policy_clean_attempts": "verified_attempts",
+    # Not of policy_clean_attempts: with phase2.keep_policy_violations, flagged trajectories are kept too.
+    "kept_trajectories": "verified_attempts",
+    "dataset_rows": "kept_trajectories",
+}
+
+
 def _funnel(counts: list[tuple[str, int]]) -> list[FunnelStage]:
+    by_stage = dict(counts)
     stages = []
-    previous: int | None = None
     for order, (stage, count) in enumerate(counts):
-        ratio = round(count / previous, 4) if previous else None
-        stages.append(FunnelStage(stage=stage, order=order, count=count, yield_from_previous=ratio))
-        previous = count
+        base = FUNNEL_BASES[stage]
+        base_count = by_stage[base] if base is not None else 0
+        ratio = round(count / base_count, 4) if base_count else None
+        stages.append(FunnelStage(stage=stage, order=order, count=count, yield_from_previous=ratio, base=base))
     return stages
+
+
+def funnel_problems(counts: Mapping[str, int]) -> list[str]:
+    """What is wrong with a funnel's counts: a missing stage, a negative count, or a stage with more items
+    than the stage they are drawn from."""
+    problems = [f"stage {stage} is missing" for stage in FUNNEL_BASES if stage not in counts]
+    problems += [f"stage {stage} counts {count} (negative)" for stage, count in counts.items() if count < 0]
+    for stage, base in FUNNEL_BASES.items():
+        if base is not None and stage in counts and base in counts and counts[stage] > counts[base]:
+            problems.append(f"{stage} ({counts[stage]}) exceeds {base} ({counts[base]}), which it is drawn from")
+    return problems
 
 
 def _per(total: float, count: int) -> float | None:
@@ -103,7 +136,7 @@ def build_generation_report(domain: str, batch: str, phase1: Phase1Stats, phase2
     verified_clean = phase2.verified_attempts - phase2.audit_flagged
     stages = _funnel([
         ("contexts", phase1.contexts),
-        ("blueprint_attempts", phase1.attempts),
+        ("blueprint_attempts", phase1.attempts + phase1.recombination_tried),
         ("accepted_blueprints", accepted),
         ("kept_blueprints", phase1.kept_after_dedup),
         ("trajectory_attempts", phase2.attempts),

@@ -124,6 +124,13 @@ class PolicyViolation:
 PolicyCheckFn = Callable[[Database, Sequence[ExecutedCall], Database], list[str]]
 
 
+# Rule names every domain with the rule uses, so failure reasons read alike across domains
+# (`policy.authenticated_before_write` in airline and retail; the Phase 2 audit's rule is named after it).
+AUTHENTICATED_BEFORE_WRITE = "authenticated_before_write"
+SINGLE_USER = "single_user"
+SHARED_POLICY_RULES = (AUTHENTICATED_BEFORE_WRITE, SINGLE_USER)
+
+
 @dataclass(frozen=True)
 class PolicyCheck:
     """One executable rule over (state before, action trace, state after); returns violation messages."""

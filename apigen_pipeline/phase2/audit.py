@@ -16,11 +16,11 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from apigen_pipeline.environments.base import Environment, ExecutedCall
+from apigen_pipeline.environments.base import AUTHENTICATED_BEFORE_WRITE, Environment, ExecutedCall
 from apigen_pipeline.environments.database import Database
 from apigen_pipeline.phase2.models import AuditFinding, ExecutedToolCall, TrajectoryMessage
 
-AUTH_RULE = "conversation.authenticated_before_write"
+AUTH_RULE = f"conversation.{AUTHENTICATED_BEFORE_WRITE}"
 CONFIRMATION_RULE = "conversation.explicit_confirmation"
 ONE_CALL_RULE = "conversation.one_tool_call_per_turn"
 _NEGATION = re.compile(r"^\W*(no|nope|don't|do not|wait|stop)\b", re.IGNORECASE)

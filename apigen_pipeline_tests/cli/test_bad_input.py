@@ -58,7 +58,7 @@ CASES = [
     ("config-start-date", {}, ["--config", "{tmp}/bad_start.yaml"], ["batch_start_date", "'2026-02-30' is not a real date"]),
     ("batch-not-a-date", {}, ["--config", "{config}", "--batch", "2026-13-45"], ["--batch", "'2026-13-45'", "YYYY-MM-DD"]),
     ("batch-before-start", {}, ["--config", "{config}", "--batch", "2025-06-01"],
-     ["--batch 2025-06-01", "batch_start_date 2026-01-01"]),
+     ["--batch 2025-06-01", "batch_start_date 2026-11-01"]),
     ("batch-in-the-future", {}, ["--config", "{config}", "--batch", "2099-01-01"], ["--batch 2099-01-01", "today"]),
     ("domain-unknown", {}, ["--config", "{config}", "--domain", "nope"], ["'nope'", "enabled: mockshop"]),
     ("contexts-zero", {}, ["--config", "{config}", "--contexts", "0"], ["--contexts", "'0'", "at least 1"]),

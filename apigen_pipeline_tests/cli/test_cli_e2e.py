@@ -16,6 +16,7 @@ import pytest
 
 from apigen_pipeline.cli import main
 from apigen_pipeline.cli.reading import read_only_connection
+from apigen_pipeline.defs.shared.policies import LLM_PROVIDER_TAG
 from apigen_pipeline.processes import PID_TAG, observe
 from apigen_pipeline_tests.cli.conftest import MOCK, apigen, clean_env, write_config
 from apigen_pipeline_tests.support.processes import wait_until
@@ -60,6 +61,14 @@ def test_the_default_run_generates_without_evaluating_pass_k(project, succeeded)
         requests_by_asset = dict(con.execute("SELECT asset, count(*) FROM llm_requests GROUP BY asset").fetchall())
     assert requests_by_asset.get("trajectories", 0) > 0
     assert "passk_evaluation" not in requests_by_asset
+
+
+def test_a_cli_run_carries_the_tag_the_run_throttle_keys_on(project, succeeded):
+    home, _ = project
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        [run] = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition/domain": "mockshop",
+                                                                "dagster/partition/batch": BATCH}))
+    assert run.tags[LLM_PROVIDER_TAG] == "simulated"
 
 
 @pytest.mark.slow

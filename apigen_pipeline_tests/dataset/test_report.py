@@ -6,6 +6,7 @@ from apigen_pipeline.dataset.report import (
     RolePromptTokens,
     UsageTotals,
     build_generation_report,
+    funnel_problems,
     generation_report_rows,
     markdown_prompt_tokens,
 )
@@ -32,6 +33,7 @@ def test_the_funnel_counts_each_stage_and_its_yield(phase2_result: Phase2Result)
     assert report.count("accepted_blueprints") == 8 and report.count("kept_blueprints") == 5
     assert report.stages[3].yield_from_previous == round(5 / 8, 4)
     assert report.stages[0].yield_from_previous is None
+    assert report.count("blueprint_attempts") == 16 + 2  # recombinations are attempts too
     assert report.count("policy_clean_attempts") == stats.verified_attempts - stats.audit_flagged
     assert report.failures_by_reason["phase1"] == {"committee.completeness": 3, "execution.tool_error": 4}
     kept = stats.kept_trajectories
@@ -53,3 +55,32 @@ def test_prompt_tokens_per_role_ride_on_every_report_row(phase2_result: Phase2Re
         {"generator": {"requests": 12, "p50": 3900.0, "p95": 5200.0},
          "judge": {"requests": 9, "p50": 4100.0, "p95": 6000.0}}, sort_keys=True)}
     assert "| generator | 12 | 3900 | 5200 |" in markdown_prompt_tokens(report.prompt_tokens_by_role)
+
+
+def test_no_funnel_yield_exceeds_one_and_attempt_stages_have_none(phase2_result: Phase2Result) -> None:
+    """Attempts outnumber what they are attempts of (17 for 10 contexts, 3 per kept blueprint): they start a
+    population, and every other stage is a share of the stage its items are drawn from."""
+    stats = phase2_result.stats
+    assert stats.attempts > 0
+    phase1 = _phase1_stats().model_copy(update={"contexts": 10, "attempts": 17})
+    report = build_generation_report("mockshop", "b", phase1, stats, dataset_rows=stats.kept_trajectories)
+    by_stage = {s.stage: s for s in report.stages}
+    assert by_stage["blueprint_attempts"].yield_from_previous is None
+    assert by_stage["trajectory_attempts"].yield_from_previous is None
+    assert by_stage["accepted_blueprints"].base == "blueprint_attempts"
+    assert by_stage["verified_attempts"].yield_from_previous == round(stats.verified_attempts / stats.attempts, 4)
+    yields = [s.yield_from_previous for s in report.stages if s.yield_from_previous is not None]
+    assert len(yields) == 6 and all(0 <= value <= 1 for value in yields)
+
+
+def test_funnel_problems_name_a_stage_larger_than_its_base_and_a_missing_stage(phase2_result: Phase2Result) -> None:
+    stats = phase2_result.stats
+    report = build_generation_report("mockshop", "b", _phase1_stats(), stats, dataset_rows=stats.kept_trajectories)
+    counts = {s.stage: s.count for s in report.stages}
+    assert funnel_problems(counts) == []
+    broken = {**counts, "kept_blueprints": counts["accepted_blueprints"] + 1}
+    del broken["dataset_rows"]
+    assert funnel_problems(broken) == [
+        "stage dataset_rows is missing",
+        f"kept_blueprints ({counts['accepted_blueprints'] + 1}) exceeds accepted_blueprints "
+        f"({counts['accepted_blueprints']}), which it is drawn from"]

@@ -19,6 +19,7 @@ from apigen_pipeline_tests.support.dagster_server import (
 
 DOMAIN = "mockshop"
 CONTEXTS_PER_PARTITION = 2
+BATCH_START_DATE = "2026-10-01"  # before the default: the backfill test sweeps early October
 # Runs tagged with it execute one at a time: how the backfill test interrupts a backfill halfway.
 THROTTLE_TAG = "apigen/e2e_throttle"
 
@@ -26,6 +27,7 @@ THROTTLE_TAG = "apigen/e2e_throttle"
 # metadata), not yields; the stages' behaviour is covered by the in-process tests.
 E2E_CONFIG = {
     "domains": [{"name": DOMAIN, "plugin": "apigen_pipeline_tests.mock_domain:plugin"}],
+    "batch_start_date": BATCH_START_DATE,
     "sampling": {"contexts_per_partition": CONTEXTS_PER_PARTITION},
     "phase1": {"max_feedback_rounds": {DOMAIN: 1}},
     "phase2": {"attempts_per_blueprint": 1, "best_of_n": 2},

@@ -42,10 +42,10 @@ def slow_llm_run_config(config_path, fast_run_config: dict) -> dict:
     """The same pipeline config with 250 ms per simulated LLM call, passed as resource config: pool steps
     then last seconds, so two runs launched together really overlap (on a quiet machine the steps
     otherwise finish before the second run starts, and the test would prove nothing)."""
-    config = load_pipeline_config(config_path)
-    slow = config.model_copy(update={"llm": config.llm.model_copy(update={"simulated_latency_s": 0.25})})
+    assert load_pipeline_config(config_path).llm.simulated_latency_s < 0.25
+    # One field of the typed settings: every other setting keeps the code location's value.
     return {**fast_run_config,
-            "resources": {"pipeline_config": {"config": {"config_json": slow.model_dump_json()}}}}
+            "resources": {"pipeline_config": {"config": {"settings": {"llm": {"simulated_latency_s": 0.25}}}}}}
 
 
 def test_pool_limit_one_keeps_pool_steps_of_concurrent_runs_apart(pipeline_server: DagsterDevServer,

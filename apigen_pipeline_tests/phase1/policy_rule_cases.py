@@ -78,7 +78,7 @@ def retail_items_change(db: Database) -> tuple[Record, Record, dict[str, Any]]:
                          "new_item_ids": [swap.available["item_id"]], "payment_method_id": method}
 
 
-def _retail_authenticate_before_write(env: Environment) -> RuleBlueprints:
+def _retail_authenticated_before_write(env: Environment) -> RuleBlueprints:
     order, user, _ = retail_pending_pair(env.fresh_database())
     instruction = f"You are {user['email']} and no longer need order {order['order_id']}; cancel it."
     return RuleBlueprints(violating=blueprint(instruction, retail_cancel(order)),
@@ -111,7 +111,7 @@ def _retail_return_refund_destination(env: Environment) -> RuleBlueprints:
 
 
 RETAIL_EXECUTABLE: dict[str, CaseBuilder] = {
-    "authenticate_before_write": _retail_authenticate_before_write,
+    "authenticated_before_write": _retail_authenticated_before_write,
     "single_user": _retail_single_user,
     "return_refund_destination": _retail_return_refund_destination,
 }
@@ -182,7 +182,7 @@ def _airline_authenticated_before_write(env: Environment) -> RuleBlueprints:
         compliant=blueprint(instruction, airline_login(reservation["user_id"]), airline_cancel(reservation)))
 
 
-def _airline_one_user_per_task(env: Environment) -> RuleBlueprints:
+def _airline_single_user(env: Environment) -> RuleBlueprints:
     db = env.fresh_database()
     mine = find_reservation(db, lambda r: unflown(db, r) and r["cabin"] == "business")
     theirs = find_reservation(db, lambda r: r["user_id"] != mine["user_id"])
@@ -361,7 +361,7 @@ def _airline_compensation_rules(env: Environment) -> RuleBlueprints:
 
 AIRLINE_EXECUTABLE: dict[str, CaseBuilder] = {
     "authenticated_before_write": _airline_authenticated_before_write,
-    "one_user_per_task": _airline_one_user_per_task,
+    "single_user": _airline_single_user,
     "cancellation_allowed": _airline_cancellation_allowed,
     "no_basic_economy_flight_change": _airline_no_basic_economy_flight_change,
     "flight_change_keeps_route": _airline_flight_change_keeps_route,

@@ -185,8 +185,8 @@ def _bp(actions) -> Blueprint:
 
 
 AUTH_RULES = {"apigen_pipeline_tests.mock_domain:plugin": "authenticate_first",
-              "retail": "authenticate_before_write", "airline": "authenticated_before_write"}
-ONE_USER_RULES = {"retail": "single_user", "airline": "one_user_per_task"}
+              "retail": "authenticated_before_write", "airline": "authenticated_before_write"}
+ONE_USER_RULES = {"retail": "single_user", "airline": "single_user"}
 
 
 @pytest.mark.parametrize("domain", list(AUTH_RULES))

@@ -5,7 +5,9 @@ Both the schedule and the sensor are idempotent through run keys: one run key pe
 shared by both, so a batch is requested once whoever asks first. Dagster's daemons only deduplicate
 run keys within one schedule tick or one sensor, so the evaluations also drop every run key that
 already has a run in the instance; re-evaluating a tick, an hourly cron over daily batches, or a
-sensor sweeping batches the schedule already made, all launch nothing new.
+sensor sweeping batches the schedule already made, all launch nothing new. The sensor also skips
+every partition already materialized by any run (from the UI, `apigen run`, a Dagster backfill), which
+carry none of these run keys.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from apigen_pipeline.defs.shared.policies import (
     RUN_KEY_TAG,
     RUN_RETRY_TAGS,
     TRIGGER_TAG,
+    llm_provider_tags,
 )
 
 BATCH_JOB_NAME = "generate_batch"
@@ -130,7 +133,8 @@ class BatchAutomation:
         return dg.define_asset_job(
             BATCH_JOB_NAME,
             selection=dg.AssetSelection.assets(*self.assets),
-            tags=dict(RUN_RETRY_TAGS),
+            # The provider tag on the job: runs launched from its launchpad are throttled too.
+            tags={**RUN_RETRY_TAGS, **llm_provider_tags(self.config.llm)},
             description="Every stage of one domain x batch partition (pass^k only with evaluation.enabled).",
         )
 
@@ -148,6 +152,7 @@ class BatchAutomation:
                 DOMAIN_TAG: planned.domain,
                 BATCH_TAG: planned.batch,
                 BATCH_SIZE_TAG: str(self.config.sampling.contexts_per_partition),
+                **llm_provider_tags(self.config.llm),
             },
         )
 
@@ -191,6 +196,13 @@ class BatchAutomation:
         end = min(requested.end or newest, newest)
         return batches_between(start, end) if start <= end else []
 
+    def materialized_partitions(self, instance: dg.DagsterInstance) -> set[str]:
+        """Partitions (string keys) of which every batch asset is materialized, by whatever run made them:
+        a UI launch, `apigen run` or a backfill carry no run key of ours."""
+        keys = [key for asset in self.assets for key in asset.keys]
+        done = [set(instance.get_materialized_partitions(key)) for key in keys]
+        return set.intersection(*done) if done else set()
+
     def sensor_requests(self, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
         try:
             requested = parse_range_cursor(cursor) or self.config.automation.backfill
@@ -203,11 +215,13 @@ class BatchAutomation:
         label = f"{requested.start}{RANGE_SEPARATOR}{requested.end or 'newest'}"
         if not batches:
             return dg.SkipReason(f"range {label} holds no existing batch")
+        materialized = self.materialized_partitions(instance)
         planned = [BatchRequest(domain, batch, BACKFILL_SENSOR_NAME)
-                   for batch in batches for domain in self.config.domain_names]
+                   for batch in batches for domain in self.config.domain_names
+                   if str(Partition(domain, batch).key()) not in materialized]
         fresh = not_yet_requested(instance, planned)
         if not fresh:
-            return dg.SkipReason(f"every batch of {label} was already requested")
+            return dg.SkipReason(f"every batch of {label} was already requested or materialized")
         # A bounded number per tick: the next tick continues, since launched keys are skipped.
         chunk = fresh[: self.config.automation.backfill_runs_per_tick]
         return dg.SensorResult(run_requests=[self.run_request(p) for p in chunk])
@@ -221,8 +235,8 @@ class BatchAutomation:
             minimum_interval_seconds=self.config.automation.backfill_interval_seconds,
             default_status=dg.DefaultSensorStatus.STOPPED,
             description="Backfills every domain for a range of batches: automation.backfill in the config, "
-                        f"or this sensor's cursor set to START{RANGE_SEPARATOR}END. Batches that already "
-                        "have a run are skipped.",
+                        f"or this sensor's cursor set to START{RANGE_SEPARATOR}END. Batches already materialized "
+                        "(by any run: UI, CLI, backfill) or already requested by this automation are skipped.",
         )
         def backfill_batch_range(context: dg.SensorEvaluationContext):
             return automation.sensor_requests(context.instance, context.cursor)

@@ -39,6 +39,7 @@ from apigen_pipeline.defs.shared.policies import (
     non_retryable,
 )
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
+from apigen_pipeline.defs.shared.tables import CODE_VERSIONS, table_metadata
 from apigen_pipeline.llm.config import ModelRef
 from apigen_pipeline.llm.gateway import CallContext
 from apigen_pipeline.llm.provenance import Simulated, combined_label
@@ -51,7 +52,7 @@ from apigen_pipeline.warehouse import PartitionWrite, Warehouse
 
 def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
-        name="training_dataset", partitions_def=partitions_def, deps=["trajectories"], group_name="dataset",
+        name="training_dataset", code_version=CODE_VERSIONS["training_dataset"], partitions_def=partitions_def, deps=["trajectories"], group_name="dataset",
         kinds={"python", "parquet", "s3"}, owners=["team:apigen"], retry_policy=TRANSIENT_FAILURE_RETRY_POLICY,
         backfill_policy=LLM_STAGE_BACKFILL_POLICY,
         description="Verified trajectories exported as APIGen-MT ShareGPT rows and OpenAI chat messages with "
@@ -104,7 +105,7 @@ def dataset_card_info(config: PipelineConfig, usage: UsageTotals,
 
 def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
-        name="passk_evaluation", partitions_def=partitions_def, deps=["blueprints"], group_name="dataset",
+        name="passk_evaluation", code_version=CODE_VERSIONS["passk_evaluation"], partitions_def=partitions_def, deps=["blueprints"], group_name="dataset",
         kinds={"python", "duckdb"}, owners=["team:apigen"], op_tags={"apigen/stage": "evaluation"},
         **llm_stage_asset_options(),
         description="pass^1..pass^k of the configured agent model on the partition's accepted blueprints, with the "
@@ -129,7 +130,7 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
             call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                        asset="passk_evaluation")
             simulated = simulated_backend(config, partition.domain, environment, settings)
-            with llm.bind(settings, store, call_context, simulated) as client:
+            with llm.bind(settings, store, call_context, simulated, log=context.log) as client:
                 result = run_passk_evaluation(blueprints, environment, client, evaluation.k, label,
                                               settings=config.phase2, domain=partition.domain)
             rows = passk_result_rows(result.results)
@@ -138,7 +139,8 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
             metadata.update(llm_metadata(client.gateway))
         store.replace_partition(partition.domain, partition.batch, [
             PartitionWrite("passk_results", partition_frame(rows, partition, context, config.fingerprint()))])
-        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **metadata})
+        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **table_metadata(store, "passk_results"),
+                                              **metadata})
 
     return passk_evaluation
 
@@ -146,7 +148,7 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
 def build_generation_report_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         # It sums every LLM request of the partition, so it waits for each stage that sends any.
-        name="generation_report", partitions_def=partitions_def, deps=["training_dataset", "passk_evaluation"],
+        name="generation_report", code_version=CODE_VERSIONS["generation_report"], partitions_def=partitions_def, deps=["training_dataset", "passk_evaluation"],
         group_name="dataset",
         kinds={"python", "duckdb"}, owners=["team:apigen"], backfill_policy=LLM_STAGE_BACKFILL_POLICY,
         description="The funnel from contexts to dataset rows with yield per stage, failures by reason, and "
@@ -171,7 +173,8 @@ def build_generation_report_asset(partitions_def: dg.PartitionsDefinition) -> dg
         simulated = combined_label(label for table in ("blueprints", "trajectories")
                                    for label in store.read_partition(table, partition.domain, partition.batch)
                                    .get("simulated", pd.Series(dtype=object)).dropna())
-        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **report_metadata(report, simulated)})
+        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **table_metadata(store, "generation_report"),
+                                              **report_metadata(report, simulated)})
 
     return generation_report
 
@@ -183,9 +186,10 @@ SIMULATED_YIELDS_NOTE = ("Simulated answers (some or all): these yields rehearse
 def report_metadata(report: GenerationReport, simulated: Simulated | None = None) -> dict[str, object]:
     """`simulated`: the provenance of the partition's rows; yields of anything simulated say what they are."""
     funnel = ([f"_{SIMULATED_YIELDS_NOTE}_", ""] if simulated in ("true", "mixed") else [])
-    funnel += ["| stage | count | yield from previous |", "|---|---:|---:|"]
+    funnel += ["| stage | count | yield | of |", "|---|---:|---:|---|"]
     funnel += [f"| {s.stage} | {s.count} | "
-               f"{'' if s.yield_from_previous is None else f'{s.yield_from_previous:.1%}'} |" for s in report.stages]
+               f"{'' if s.yield_from_previous is None else f'{s.yield_from_previous:.1%}'} | {s.base or ''} |"
+               for s in report.stages]
     failures = ["| phase | reason | count |", "|---|---|---:|"]
     failures += [f"| {phase} | {reason} | {count} |" for phase, reasons in report.failures_by_reason.items()
                  for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])]

@@ -1,9 +1,10 @@
 """Checks of the exported dataset: every written file is read back and every row re-validated, so a
-row a trainer would reject never passes silently."""
+row a trainer would reject never passes silently; and the funnel report is checked for consistency."""
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from apigen_pipeline.dataset.report import funnel_problems
 from apigen_pipeline.dataset.revalidate import revalidate_export
 from apigen_pipeline.defs.dataset.assets import export_target
 from apigen_pipeline.defs.shared.metadata import problems_check_result
@@ -23,4 +24,19 @@ def build_dataset_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.Ass
         problems = revalidate_export(target, partition.domain, partition.batch)
         return problems_check_result(problems, 1, "exports")
 
-    return [exported_rows_revalidate]
+    @dg.asset_check(asset="generation_report", partitions_def=partitions_def,
+                    description="The funnel as written: every stage present, no stage with more items than the "
+                                "stage they are drawn from, and as many contexts as the partition's task_contexts.")
+    def funnel_is_consistent(context: dg.AssetCheckExecutionContext,
+                             warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        partition = Partition.of(context)
+        store = warehouse.get()
+        report = store.read_partition("generation_report", partition.domain, partition.batch)
+        counts = {str(stage): int(count) for stage, count in zip(report["stage"], report["count"], strict=True)}
+        problems = funnel_problems(counts)
+        contexts = len(store.read_partition("task_contexts", partition.domain, partition.batch))
+        if counts.get("contexts", contexts) != contexts:
+            problems.append(f"the report counts {counts['contexts']} contexts, task_contexts holds {contexts}")
+        return problems_check_result(problems, len(counts), "stages")
+
+    return [exported_rows_revalidate, funnel_is_consistent]

@@ -10,6 +10,7 @@ from apigen_pipeline.defs.shared.frames import partition_frame
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.defs.shared.policies import LLM_STAGE_BACKFILL_POLICY
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
+from apigen_pipeline.defs.shared.tables import CODE_VERSIONS, table_metadata
 from apigen_pipeline.environments.dependency_graph import DependencyGraph
 from apigen_pipeline.environments.specs import edge_rows, fingerprint_row, policy_row, tool_rows
 from apigen_pipeline.warehouse import PartitionWrite
@@ -18,6 +19,7 @@ from apigen_pipeline.warehouse import PartitionWrite
 def build_environment_api_specs(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="environment_api_specs",
+        code_version=CODE_VERSIONS["environment_api_specs"],
         partitions_def=partitions_def,
         backfill_policy=LLM_STAGE_BACKFILL_POLICY,  # every batch asset shares it: one run per partition
         group_name="environment",
@@ -40,9 +42,11 @@ def build_environment_api_specs(partitions_def: dg.PartitionsDefinition) -> dg.A
             PartitionWrite("environment_graph_edges", partition_frame(edge_rows(graph), partition, context, config_hash)),
             PartitionWrite("environment_fingerprints", partition_frame([fingerprint], partition, context, config_hash)),
         ]
-        counts = warehouse.get().replace_partition(partition.domain, partition.batch, writes)
+        store = warehouse.get()
+        counts = store.replace_partition(partition.domain, partition.batch, writes)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": counts["environment_tools"],
+            **table_metadata(store, "environment_tools"),
             "tools": len(environment.tool_specs),
             "write_tools": len(environment.write_tools),
             "policy_checks": len(environment.plugin.policy_checks),

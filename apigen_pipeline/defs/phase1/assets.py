@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import dagster as dg
+from pydantic import Field
 
 from apigen_pipeline.defs.shared.environment import environment_for
 from apigen_pipeline.defs.shared.frames import partition_frame
@@ -19,8 +20,10 @@ from apigen_pipeline.defs.shared.policies import (
     llm_stage_asset_options,
     non_retryable,
 )
+from apigen_pipeline.defs.shared.progress import logged_progress
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.defs.shared.stage_stats import replace_stage_stats
+from apigen_pipeline.defs.shared.tables import CODE_VERSIONS, table_metadata
 from apigen_pipeline.llm.gateway import CallContext
 from apigen_pipeline.phase1.contexts import ContextSampler, TaskContext, context_row
 from apigen_pipeline.phase1.models import Phase1Result
@@ -31,12 +34,16 @@ from apigen_pipeline.warehouse import PartitionWrite
 
 
 class TaskContextsConfig(dg.Config):
-    contexts_per_partition: int | None = None  # overrides the pipeline config for this run
+    contexts_per_partition: int | None = Field(
+        default=None, ge=1, le=100_000,
+        description="Task contexts for this run's partition (default: sampling.contexts_per_partition of the "
+                    "pipeline config). 0 is refused: an empty batch would only fail downstream.")
 
 
 def build_task_contexts(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="task_contexts",
+        code_version=CODE_VERSIONS["task_contexts"],
         partitions_def=partitions_def,
         backfill_policy=LLM_STAGE_BACKFILL_POLICY,
         deps=["environment_api_specs"],
@@ -50,19 +57,25 @@ def build_task_contexts(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
                       pipeline_config: PipelineConfigResource) -> dg.MaterializeResult:
         partition = Partition.of(context)
         pipeline = pipeline_config.load()
-        count = config.contexts_per_partition or pipeline.sampling.contexts_per_partition
-        if count < 1:
-            raise non_retryable(f"contexts_per_partition must be >= 1, got {count}")
+        count = (config.contexts_per_partition if config.contexts_per_partition is not None
+                 else pipeline.sampling.contexts_per_partition)
         environment, _ = environment_for(pipeline_config, partition.domain)
         started = time.perf_counter()
         sampler = ContextSampler(environment, pipeline.sampling, domain=partition.domain)
-        contexts = [sampler.sample(partition.batch, index) for index in range(count)]
+        progress = logged_progress(context.log, "task_contexts: contexts sampled", total=count)
+        contexts = []
+        for index in range(count):
+            contexts.append(sampler.sample(partition.batch, index))
+            progress.advance()
+        progress.finish()
         sampling_seconds = time.perf_counter() - started
         frame = partition_frame([context_row(c) for c in contexts], partition, context, pipeline.fingerprint())
-        warehouse.get().replace_partition(partition.domain, partition.batch, [PartitionWrite("task_contexts", frame)])
+        store = warehouse.get()
+        store.replace_partition(partition.domain, partition.batch, [PartitionWrite("task_contexts", frame)])
         write_tool_use = Counter(tool for c in contexts for tool in c.write_tools)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": len(contexts),
+            **table_metadata(store, "task_contexts"),
             "distinct_users": len({c.domain_data.user_id for c in contexts}),
             "distinct_personas": len({c.persona.persona_id for c in contexts}),
             "mean_write_tools": round(sum(len(c.write_tools) for c in contexts) / len(contexts), 3),
@@ -108,16 +121,16 @@ def phase1_metadata(result: Phase1Result) -> dict[str, object]:
 
 
 PHASE1_SPECS = [
-    dg.AssetSpec("blueprints", deps=["task_contexts"], group_name="phase1", kinds={"python", "duckdb"},
+    dg.AssetSpec("blueprints", code_version=CODE_VERSIONS["blueprints"], deps=["task_contexts"], group_name="phase1", kinds={"python", "duckdb"},
                  owners=["team:apigen"],
                  description="Every blueprint attempt (round, stage verdicts, diff, feedback plan) and the "
                              "accepted, deduplicated task blueprints (instruction, ground-truth actions, "
                              "expected outputs)."),
-    dg.AssetSpec("committee_votes", deps=["blueprints"], group_name="phase1", kinds={"python", "duckdb"},
+    dg.AssetSpec("committee_votes", code_version=CODE_VERSIONS["committee_votes"], deps=["blueprints"], group_name="phase1", kinds={"python", "duckdb"},
                  owners=["team:apigen"],
                  description="One row per judge per reviewed blueprint: four binary scores, reflection, "
                              "suggested correction; majority vote per criterion."),
-    dg.AssetSpec("recombined_blueprints", deps=["blueprints"], group_name="phase1", kinds={"python", "duckdb"},
+    dg.AssetSpec("recombined_blueprints", code_version=CODE_VERSIONS["recombined_blueprints"], deps=["blueprints"], group_name="phase1", kinds={"python", "duckdb"},
                  owners=["team:apigen"],
                  description="Harder tasks from 2-3 accepted blueprints of one user, re-executed, re-checked "
                              "against policy and re-reviewed (rows of `blueprints` with kind = recombined)."),
@@ -141,7 +154,7 @@ def build_phase1_blueprints(partitions_def: dg.PartitionsDefinition) -> dg.Asset
         call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                    asset="blueprints")
         simulated = simulated_backend(config, partition.domain, environment)
-        with llm.bind(config.llm, store, call_context, simulated) as client:
+        with llm.bind(config.llm, store, call_context, simulated, log=context.log) as client:
             result = run_phase1(contexts, environment, client, config.phase1, domain=partition.domain)
         result = with_provenance(result, simulated_by_key(store, request_keys(result)))
         config_hash = config.fingerprint()
@@ -157,14 +170,17 @@ def build_phase1_blueprints(partitions_def: dg.PartitionsDefinition) -> dg.Asset
         kept = result.kept_blueprints
         recombined = [b for b in kept if b.kind == "recombined"]
         yield dg.MaterializeResult(asset_key="blueprints", metadata={
-            "dagster/row_count": len(kept), **phase1_metadata(result), **llm_metadata(client.gateway)})
+            "dagster/row_count": len(kept), **table_metadata(store, "blueprints"), **phase1_metadata(result),
+            **llm_metadata(client.gateway)})
         yield dg.MaterializeResult(asset_key="committee_votes", metadata={
             "dagster/row_count": len(votes),
+            **table_metadata(store, "committee_votes"),
             "abstentions": sum(1 for v in votes if v["abstained"]),
             **{f"judge_kappa_{k}": (v if v is not None else float("nan")) for k, v in result.stats.kappa.items()},
         })
         yield dg.MaterializeResult(asset_key="recombined_blueprints", metadata={
             "dagster/row_count": len(recombined),
+            **table_metadata(store, "blueprints"),
             "recombinations_tried": result.stats.recombination_tried,
             "recombinations_accepted": result.stats.accepted_recombined,
         })

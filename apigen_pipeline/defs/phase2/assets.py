@@ -14,6 +14,7 @@ from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.defs.shared.policies import llm_stage_asset_options
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.defs.shared.stage_stats import replace_stage_stats
+from apigen_pipeline.defs.shared.tables import CODE_VERSIONS, table_metadata
 from apigen_pipeline.llm.gateway import CallContext
 from apigen_pipeline.phase2.models import Phase2Result
 from apigen_pipeline.phase2.provenance import request_keys, with_provenance
@@ -25,7 +26,7 @@ from apigen_pipeline.warehouse import PartitionWrite
 
 def build_trajectories(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
-        name="trajectories", partitions_def=partitions_def, deps=["blueprints"], group_name="phase2",
+        name="trajectories", code_version=CODE_VERSIONS["trajectories"], partitions_def=partitions_def, deps=["blueprints"], group_name="phase2",
         kinds={"python", "duckdb"}, owners=["team:apigen"], op_tags={"apigen/stage": "phase2"},
         **llm_stage_asset_options(),
         description="Every simulated human-agent attempt per blueprint (best-of-N user turns, one tool call per "
@@ -41,7 +42,7 @@ def build_trajectories(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                    asset="trajectories")
         simulated = simulated_backend(config, partition.domain, environment)
-        with llm.bind(config.llm, store, call_context, simulated) as client:
+        with llm.bind(config.llm, store, call_context, simulated, log=context.log) as client:
             result = run_phase2(blueprints, environment, client, config.phase2, domain=partition.domain)
         attempts = with_provenance(result.attempts, simulated_by_key(store, request_keys(result.attempts)),
                                    {b.blueprint_id: b.simulated for b in blueprints})
@@ -55,7 +56,8 @@ def build_trajectories(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                                                            config_hash)),
         ])
         replace_stage_stats(store, "phase2", result.stats.model_dump_json(), partition, context, config_hash)
-        return dg.MaterializeResult(metadata={**phase2_metadata(result), **llm_metadata(client.gateway)})
+        return dg.MaterializeResult(metadata={**phase2_metadata(result), **table_metadata(store, "trajectories"),
+                                              **llm_metadata(client.gateway)})
 
     return trajectories
 

@@ -15,6 +15,7 @@ import dagster as dg
 
 from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.defs.shared.policies import non_retryable
+from apigen_pipeline.defs.shared.progress import llm_request_progress
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.llm.batch import BatchPendingError
 from apigen_pipeline.llm.config import LLMSettings
@@ -75,14 +76,19 @@ class LLMResource(dg.ConfigurableResource):
 
     @contextmanager
     def bind(self, settings: LLMSettings, warehouse: Warehouse, call_context: CallContext,
-             simulated: SimulatedBackend) -> Iterator[BoundClient]:
-        """A client for one asset's LLM work; `simulated` plays the roles wherever `settings` route to it."""
+             simulated: SimulatedBackend, log: dg.DagsterLogManager | None = None) -> Iterator[BoundClient]:
+        """A client for one asset's LLM work; `simulated` plays the roles wherever `settings` route to it.
+        With `log` (the asset's `context.log`), progress lines of its requests and cost go there."""
         with partition_gateway(settings, warehouse, call_context, retry_failed=self.retry_failed,
                                spool_dir=self.spool_directory or spool_dir(warehouse.path.parent),
                                lease_ttl_s=self.lease_ttl_s,
                                provider_factories={"simulated": simulated.provider},
                                cache_identities={"simulated": simulated.cache_identity(settings)}) as gateway:
-            yield BoundClient(gateway, call_context)
+            if log is None:
+                yield BoundClient(gateway, call_context)
+                return
+            with llm_request_progress(gateway, log, call_context.asset):
+                yield BoundClient(gateway, call_context)
 
 
 def simulated_backend(config: PipelineConfig, domain: str, environment: Environment,

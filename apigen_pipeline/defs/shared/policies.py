@@ -20,6 +20,8 @@ from typing import Any
 
 import dagster as dg
 
+from apigen_pipeline.llm.config import LLMSettings
+
 LLM_API_POOL = "llm_api"
 """Pool of every step that calls an LLM provider."""
 
@@ -33,7 +35,8 @@ TRANSIENT_FAILURE_RETRY_POLICY = dg.RetryPolicy(
 
 LLM_STAGE_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
-# Run-level tags. `apigen/llm_provider` feeds `concurrency.runs.tag_concurrency_limits` in dagster.yaml.
+# Run-level tags. `apigen/llm_provider` feeds `concurrency.runs.tag_concurrency_limits` in dagster.yaml:
+# at most N queued runs at once per provider value (set on every run: see `llm_provider_tags`).
 TRIGGER_TAG = "apigen/trigger"
 DOMAIN_TAG = "apigen/domain"
 BATCH_TAG = "apigen/batch"
@@ -49,6 +52,19 @@ RUN_RETRY_TAGS: Mapping[str, str] = {
     "dagster/retry_strategy": "FROM_FAILURE",
     "dagster/retry_on_asset_or_op_failure": "false",
 }
+
+
+def llm_provider_tag_value(settings: LLMSettings) -> str:
+    """The providers a run's LLM requests go to, as one tag value: `simulated`, `openai`, or
+    `anthropic+openai` when roles or judges are split across providers (that mix gets its own limit)."""
+    routes = [settings.route(role) for role in type(settings.roles).model_fields]
+    routes += [settings.route("judge", index) for index in range(len(settings.judges))]
+    return "+".join(sorted({route.target.provider for route in routes}))
+
+
+def llm_provider_tags(settings: LLMSettings) -> dict[str, str]:
+    """The run tag the per-provider run throttle keys on, for every run that calls an LLM."""
+    return {LLM_PROVIDER_TAG: llm_provider_tag_value(settings)}
 
 
 def llm_stage_asset_options() -> dict[str, Any]:

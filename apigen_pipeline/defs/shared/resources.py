@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
-from pydantic import PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError, create_model
 
 from apigen_pipeline.config import ConfigError, PipelineConfig, format_validation_error, load_pipeline_config
+from apigen_pipeline.defs.shared.config_fields import dagster_config_class
 from apigen_pipeline.defs.shared.executors import executor_from_env
 from apigen_pipeline.defs.shared.llm_resource import LLMResource
 from apigen_pipeline.defs.shared.policies import non_retryable
+from apigen_pipeline.llm.config import BACKEND_ENV_VAR, BASE_URL_ENV_VAR
 from apigen_pipeline.paths import apigen_home, warehouse_path
 from apigen_pipeline.warehouse import SchemaError, Warehouse
 from apigen_pipeline.warehouse.errors import WarehouseDamagedError
@@ -43,19 +46,21 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class PipelineConfigResource(dg.ConfigurableResource):
-    """The pipeline config. `build_definitions` passes the exact config it built the partitions from
-    (as JSON), so the assets and the partition set can never disagree; without it, a YAML file
-    (or $APIGEN_CONFIG, or the defaults) is read."""
+    """The pipeline config. `pipeline_config_resource` gives it a typed `settings` field holding the
+    exact config `build_definitions` built the partitions from, one launchpad field per setting (a run
+    config that sets one field keeps the others); without it, a YAML file (or $APIGEN_CONFIG, or the
+    defaults) is read."""
 
-    config_json: str | None = None
-    config_path: str | None = None
+    config_path: str | None = Field(default=None, description="The YAML file the settings were read from "
+                                                              "(read only when there are no settings).")
     _config: PipelineConfig | None = PrivateAttr(default=None)
 
     def load(self) -> PipelineConfig:
         try:
             if self._config is None:
-                if self.config_json is not None:
-                    self._config = PipelineConfig.model_validate_json(self.config_json)
+                settings: dg.Config | None = getattr(self, "settings", None)
+                if settings is not None:
+                    self._config = PipelineConfig.model_validate(_resolved(settings.model_dump()))
                 else:
                     self._config = load_pipeline_config(self.config_path)
             return self._config
@@ -66,11 +71,40 @@ class PipelineConfigResource(dg.ConfigurableResource):
             raise non_retryable(str(error)) from error
 
 
+def _resolved(value: Any) -> Any:
+    """Settings with each `dg.EnvVar` read (Dagster reads them for a run; a direct call must too)."""
+    if isinstance(value, dg.EnvVar):
+        return value.get_value()
+    if isinstance(value, dict):
+        return {key: _resolved(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item) for item in value]
+    return value
+
+
+def pipeline_config_resource(config: PipelineConfig, config_path: str | None = None) -> PipelineConfigResource:
+    """The resource for `config`: a `settings` field typed section by section, defaulting to `config`'s
+    values; `APIGEN_LLM` / `APIGEN_LLM_BASE_URL` stay environment variables (`dg.EnvVar`) when set."""
+    values = config.model_dump(mode="json")
+    llm_values = dict(values["llm"])
+    for variable, setting in ((BACKEND_ENV_VAR, "backend_override"), (BASE_URL_ENV_VAR, "backend_base_url")):
+        if os.environ.get(variable):
+            llm_values[setting] = dg.EnvVar(variable)
+    settings = dagster_config_class(PipelineConfig, {**values, "llm": llm_values}, "PipelineSettings")
+    resource = create_model("PipelineConfigResource", __base__=PipelineConfigResource,
+                            settings=(settings, Field(default=settings(), description="The pipeline config "
+                                                      "(see the README's Configuration section).")))
+    return resource(config_path=config_path)
+
+
 def s3_resource_from_env() -> S3Resource:
-    """Endpoint (for S3-compatible servers) and region from the environment; credentials come from the
-    standard AWS chain (env vars, profiles, instance roles), never from config files."""
-    return S3Resource(endpoint_url=os.environ.get("APIGEN_S3_ENDPOINT_URL") or None,
-                      region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1")
+    """Endpoint (for S3-compatible servers) and region from the environment, as `dg.EnvVar`s so the
+    launchpad names the variable; credentials come from the standard AWS chain (env vars, profiles,
+    instance roles), never from config files."""
+    region = next((dg.EnvVar(name) for name in ("AWS_DEFAULT_REGION", "AWS_REGION") if os.environ.get(name)),
+                  "us-east-1")
+    endpoint = dg.EnvVar("APIGEN_S3_ENDPOINT_URL") if os.environ.get("APIGEN_S3_ENDPOINT_URL") else None
+    return S3Resource(endpoint_url=endpoint, region_name=region)
 
 
 def resource_definitions(config: PipelineConfig, config_path: str | None = None,
@@ -80,7 +114,7 @@ def resource_definitions(config: PipelineConfig, config_path: str | None = None,
         executor=executor_from_env(),
         resources={
             "warehouse": WarehouseResource(home=home),
-            "pipeline_config": PipelineConfigResource(config_json=config.model_dump_json(), config_path=config_path),
+            "pipeline_config": pipeline_config_resource(config, config_path),
             "llm": LLMResource(),
             "s3": s3_resource_from_env(),
         },

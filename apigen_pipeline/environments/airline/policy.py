@@ -23,7 +23,13 @@ from apigen_pipeline.environments.airline.rules import (
     route_problems,
     segment_statuses,
 )
-from apigen_pipeline.environments.base import ExecutedCall, PolicyCheck, PolicySection
+from apigen_pipeline.environments.base import (
+    AUTHENTICATED_BEFORE_WRITE,
+    SINGLE_USER,
+    ExecutedCall,
+    PolicyCheck,
+    PolicySection,
+)
 from apigen_pipeline.environments.database import Database
 
 RESERVATION_TOOLS = ("get_reservation_details", "cancel_reservation", "update_reservation_flights",
@@ -368,9 +374,9 @@ def compensation_rules(before: Database, trace: Sequence[ExecutedCall], after: D
 
 
 POLICY_CHECKS: list[PolicyCheck] = [
-    PolicyCheck("authenticated_before_write", "get_user_details of the user precedes every write for that user",
+    PolicyCheck(AUTHENTICATED_BEFORE_WRITE, "get_user_details of the user precedes every write for that user",
                 authenticated_before_write),
-    PolicyCheck("one_user_per_task", "all lookups and writes concern a single user", one_user_per_task),
+    PolicyCheck(SINGLE_USER, "all lookups and writes concern a single user", one_user_per_task),
     PolicyCheck("cancellation_allowed", "cancel only unflown reservations booked within 24 h, with an airline-"
                 "cancelled flight, in business, or insured with a health/weather reason", cancellation_allowed),
     PolicyCheck("no_basic_economy_flight_change", "flights of basic economy reservations are never changed",

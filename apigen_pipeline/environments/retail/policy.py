@@ -13,7 +13,13 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from apigen_pipeline.environments.base import ExecutedCall, PolicyCheck, PolicySection
+from apigen_pipeline.environments.base import (
+    AUTHENTICATED_BEFORE_WRITE,
+    SINGLE_USER,
+    ExecutedCall,
+    PolicyCheck,
+    PolicySection,
+)
 from apigen_pipeline.environments.database import Database
 from apigen_pipeline.environments.retail.domain import (
     AUTH_BY_EMAIL,
@@ -241,9 +247,9 @@ def check_item_count_kept(before: Database, trace: Sequence[ExecutedCall], after
 
 
 POLICY_CHECKS: tuple[PolicyCheck, ...] = (
-    PolicyCheck("authenticate_before_write", "Every write comes after the user it acts for was authenticated "
+    PolicyCheck(AUTHENTICATED_BEFORE_WRITE, "Every write comes after the user it acts for was authenticated "
                 "(by email, by name and ZIP, or by reading their own details).", check_authentication_before_write),
-    PolicyCheck("single_user", "A task serves one user: every user and order it reads or changes is theirs.",
+    PolicyCheck(SINGLE_USER, "A task serves one user: every user and order it reads or changes is theirs.",
                 check_single_user),
     PolicyCheck("one_item_change_per_order", "An order's items are modified or exchanged at most once.",
                 check_one_item_change_per_order),

@@ -21,7 +21,13 @@ from apigen_pipeline.defs.automation.batches import (
 )
 from apigen_pipeline.defs.automation.definitions import automation_definitions
 from apigen_pipeline.defs.shared.partitions import Partition
-from apigen_pipeline.defs.shared.policies import BATCH_SIZE_TAG, RUN_KEY_TAG, RUN_RETRY_TAGS, TRIGGER_TAG
+from apigen_pipeline.defs.shared.policies import (
+    BATCH_SIZE_TAG,
+    LLM_PROVIDER_TAG,
+    RUN_KEY_TAG,
+    RUN_RETRY_TAGS,
+    TRIGGER_TAG,
+)
 from apigen_pipeline.paths import warehouse_path
 from apigen_pipeline.warehouse import Warehouse
 
@@ -94,6 +100,7 @@ def test_a_tick_requests_the_newest_batch_of_every_enabled_domain(instance):
         assert request.run_config == {"ops": {"task_contexts": {"config": {"contexts_per_partition": 4}}}}
         assert request.tags[BATCH_SIZE_TAG] == "4"
         assert request.tags[TRIGGER_TAG] == SCHEDULE_NAME
+        assert request.tags[LLM_PROVIDER_TAG] == "simulated"  # the key of dagster.yaml's run throttle
 
 
 def test_ticking_twice_requests_no_batch_twice(instance):
@@ -171,6 +178,7 @@ def test_the_batch_job_selects_every_partitioned_asset_and_carries_run_retry_tag
     assert "unpartitioned_report" not in selected
     for key, value in RUN_RETRY_TAGS.items():
         assert job.tags[key] == value
+    assert job.tags[LLM_PROVIDER_TAG] == "simulated"  # launches of this job from the UI are throttled too
 
 
 def test_pass_k_is_opt_in_the_batch_job_leaves_it_out_unless_evaluation_is_enabled():
@@ -220,17 +228,34 @@ def test_batches_the_schedule_already_requested_are_not_backfilled(instance):
     assert requested_partitions(backfill.run_requests) == [("minishop", "2026-11-19"), ("mockshop", "2026-11-19")]
 
 
+def test_the_sensor_skips_batches_materialized_by_any_run(instance):
+    """A batch materialized from the UI carries no run key of the automation: the instance's
+    materializations decide, and a partially materialized batch is still requested."""
+    config = two_domain_config(backfill={"start": "2026-11-19", "end": "2026-11-20"})
+    defs = full_definitions(config)
+    keys = [key for asset in build_asset_graph(config).assets or [] for key in asset.keys]
+    for key in keys:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=key, partition=str(Partition("mockshop", "2026-11-19").key())))
+    for key in keys[:1]:  # only the first stage of another batch: not done
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=key, partition=str(Partition("minishop", "2026-11-19").key())))
+    backfill = tick_sensor(defs, instance)
+    assert requested_partitions(backfill.run_requests) == [
+        ("minishop", "2026-11-19"), ("minishop", "2026-11-20"), ("mockshop", "2026-11-20")]
+
+
 def test_the_cursor_overrides_the_configured_range_and_the_range_is_clipped_to_existing_batches(instance):
     config = two_domain_config(backfill={"start": "2026-11-01", "end": "2026-11-01"})
     defs = full_definitions(config, now=datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     from_cursor = tick_sensor(defs, instance, cursor="2026-11-23..2026-12-31")
     open_ended = tick_sensor(defs, instance, cursor="2026-11-24..")
-    before_start = tick_sensor(defs, instance, cursor="2025-12-30..2026-01-01")
+    before_start = tick_sensor(defs, instance, cursor="2026-10-30..2026-11-01")
     # The newest batch at 2026-11-24 09:00 is 2026-11-24 (today's batch exists: end_offset=1).
     assert sorted({batch for _, batch in requested_partitions(from_cursor.run_requests)}) == ["2026-11-23",
                                                                                                "2026-11-24"]
     assert {batch for _, batch in requested_partitions(open_ended.run_requests)} == {"2026-11-24"}
-    assert {batch for _, batch in requested_partitions(before_start.run_requests)} == {"2026-01-01"}
+    assert {batch for _, batch in requested_partitions(before_start.run_requests)} == {"2026-11-01"}
 
 
 def test_the_sensor_explains_why_it_does_nothing(instance):

@@ -84,6 +84,10 @@ def test_whole_graph_exports_a_verified_dataset_and_a_funnel(config):
     assert reexport.success
     assert metadata_of(reexport, "training_dataset")["not_for_training"].value is True
     assert_simulated_provenance_everywhere(warehouse, root)
+    assert checks["funnel_is_consistent"] is True
+    yields = report["yield_from_previous"].dropna()
+    assert len(yields) and (yields <= 1).all()
+    assert_tables_and_code_versions(result, config)
 
 
 def export_only(config: PipelineConfig) -> dg.ExecuteInProcessResult:
@@ -112,6 +116,26 @@ def assert_simulated_provenance_everywhere(warehouse: Warehouse, root: Path) -> 
     card = json.loads((root / "cards" / "mockshop" / f"{BATCH}.json").read_text())
     assert card["simulated"] == "true" and card["not_for_training"] is True and card["backend"] == "simulated"
     assert "NOT FOR TRAINING" in (root / "cards" / "mockshop" / f"{BATCH}.md").read_text()
+
+
+# Each DuckDB-backed asset and the table its rows land in.
+ASSET_TABLES = {"environment_api_specs": "environment_tools", "task_contexts": "task_contexts",
+                "blueprints": "blueprints", "committee_votes": "committee_votes",
+                "recombined_blueprints": "blueprints", "trajectories": "trajectories",
+                "passk_evaluation": "passk_results", "generation_report": "generation_report"}
+
+
+def assert_tables_and_code_versions(result: dg.ExecuteInProcessResult, config: PipelineConfig) -> None:
+    """Every DuckDB-backed asset names its table and columns for the UI; every asset has a code version."""
+    for asset, table in ASSET_TABLES.items():
+        metadata = metadata_of(result, asset)
+        assert metadata["dagster/table_name"].value == f"warehouse.main.{table}"
+        columns = [column.name for column in metadata["dagster/column_schema"].schema.columns]
+        assert {"domain", "batch", "run_id", "config_hash"} <= set(columns)
+    assert metadata_of(result, "task_contexts")["dagster/column_schema"].schema.columns[0].type
+    specs = [spec for assets in build_definitions(config=config).assets or [] for spec in assets.specs]
+    assert all(spec.code_version for spec in specs)
+    assert {spec.key.to_user_string() for spec in specs} >= set(ASSET_TABLES) | {"training_dataset"}
 
 
 def test_rematerializing_the_graph_sends_nothing_and_rewrites_identical_files(config):

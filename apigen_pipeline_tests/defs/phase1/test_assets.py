@@ -14,10 +14,18 @@ PHASE1_TABLES = ["blueprint_attempts", "committee_votes", "blueprints"]
 
 
 def run_partition(config: PipelineConfig, domain: str = "mockshop") -> dg.ExecuteInProcessResult:
+    return run_partition_logged(config, domain)[0]
+
+
+def run_partition_logged(config: PipelineConfig, domain: str = "mockshop", **options: object
+                         ) -> tuple[dg.ExecuteInProcessResult, list[str]]:
+    """The run and the lines its steps logged (`context.log`), as the UI's run page shows them."""
     job = build_definitions(config=config).resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
-        return job.execute_in_process(partition_key=Partition(domain, BATCH).key(), instance=instance,
-                                      raise_on_error=False)
+        result = job.execute_in_process(partition_key=Partition(domain, BATCH).key(), instance=instance,
+                                        raise_on_error=False, **options)
+        lines = [entry.user_message for entry in instance.all_logs(result.run_id) if not entry.is_dagster_event]
+    return result, lines
 
 
 @pytest.fixture()
@@ -34,8 +42,12 @@ def materialization(result: dg.ExecuteInProcessResult, key: str) -> dict:
 
 
 def test_phase1_materializes_blueprints_votes_and_checks(config):
-    result = run_partition(config)
+    result, log_lines = run_partition_logged(config)
     assert result.success
+    progress = [line for line in log_lines if line.startswith("blueprints: LLM requests sent: ")]
+    assert progress and progress[-1].endswith("s") and ", finished after " in progress[-1]
+    assert "answered" in progress[-1] and "cost so far $0.0000" in progress[-1]
+    assert any(line.startswith("task_contexts: contexts sampled: 12/12") for line in log_lines)
     warehouse = Warehouse(warehouse_path())
     attempts = warehouse.read_partition("blueprint_attempts", "mockshop", BATCH)
     simple = attempts[attempts["kind"] == "simple"]
@@ -70,3 +82,29 @@ def test_rematerializing_phase1_sends_nothing_and_rewrites_identical_rows(config
     assert metadata["llm_cache_hits"].value == materialization(first, "blueprints")["llm_requests_answered"].value
     assert {t: warehouse.partition_content_hash(t, "mockshop", BATCH) for t in PHASE1_TABLES} == hashes
     assert len(warehouse.read_partition("llm_requests", "mockshop", BATCH)) == logged
+
+
+def test_zero_contexts_per_partition_is_refused_not_replaced_by_the_default(mock_config):
+    """`0 or default` used to run the configured 20: a 0 in the launchpad must be refused, by name."""
+    job = build_definitions(config=mock_config).resolve_job_def("generate_batch")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            partition_key=Partition("mockshop", BATCH).key(), instance=instance, raise_on_error=False,
+            run_config={"ops": {"task_contexts": {"config": {"contexts_per_partition": 0}}}})
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "task_contexts"
+    message = str(failure.step_failure_data.error.to_string())
+    assert "contexts_per_partition" in message and "greater than or equal to 1" in message
+    assert Warehouse(warehouse_path()).read_partition("task_contexts", "mockshop", BATCH).empty
+
+
+def test_an_explicit_contexts_per_partition_overrides_the_config(mock_config):
+    job = build_definitions(config=mock_config).resolve_job_def("generate_batch")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            partition_key=Partition("mockshop", BATCH).key(), instance=instance, raise_on_error=False,
+            asset_selection=[dg.AssetKey("environment_api_specs"), dg.AssetKey("task_contexts")],
+            run_config={"ops": {"task_contexts": {"config": {"contexts_per_partition": 3}}}})
+    assert result.success
+    assert len(Warehouse(warehouse_path()).read_partition("task_contexts", "mockshop", BATCH)) == 3

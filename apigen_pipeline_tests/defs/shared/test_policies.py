@@ -9,12 +9,15 @@ import yaml
 
 from apigen_pipeline.defs.shared.policies import (
     LLM_API_POOL,
+    LLM_PROVIDER_TAG,
     LLM_STAGE_BACKFILL_POLICY,
     RUN_RETRY_TAGS,
     TRANSIENT_FAILURE_RETRY_POLICY,
+    llm_provider_tag_value,
     llm_stage_asset_options,
     non_retryable,
 )
+from apigen_pipeline.llm.config import LLMSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -81,3 +84,17 @@ def test_crashed_runs_are_retried_by_the_instance_and_step_failures_are_left_to_
     assert RUN_RETRY_TAGS["dagster/retry_on_asset_or_op_failure"] == "false"
     assert int(RUN_RETRY_TAGS["dagster/max_retries"]) >= 1
     assert instance_config["concurrency"]["pools"]["default_limit"] >= 1
+
+
+def test_the_run_throttle_keys_on_the_tag_runs_carry():
+    limits = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert [limit["key"] for limit in limits] == [LLM_PROVIDER_TAG]
+    assert limits[0]["value"] == {"applyLimitPerUniqueValue": True}
+
+
+def test_the_provider_tag_names_where_the_requests_go():
+    assert llm_provider_tag_value(LLMSettings()) == "simulated"  # no backend override: offline
+    assert llm_provider_tag_value(LLMSettings(backend_override="openai:gpt-4o-mini")) == "openai"
+    assert llm_provider_tag_value(LLMSettings(backend_override="anthropic:claude-3-5-haiku-latest")) == "anthropic"
+    # "configured": each role and judge goes to its own model; the defaults mix two providers.
+    assert llm_provider_tag_value(LLMSettings(backend_override="configured")) == "anthropic+openai"

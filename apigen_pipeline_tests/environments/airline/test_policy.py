@@ -56,16 +56,16 @@ def test_authentication_must_precede_writes(env, db):
     assert violations(env, compliant, "authenticated_before_write") == []
 
 
-def test_one_user_per_task(env, db):
+def test_single_user(env, db):
     mine = find_reservation(db, lambda r: r["status"] == "active")
     theirs = find_reservation(db, lambda r: r["user_id"] != mine["user_id"])
     snooping = run(env, [auth(mine["user_id"]), ("get_reservation_details",
                                                   {"reservation_id": theirs["reservation_id"]})])
-    messages = violations(env, snooping, "one_user_per_task")
+    messages = violations(env, snooping, "single_user")
     assert len(messages) == 1 and theirs["user_id"] in messages[0] and "call #1" in messages[0]
     compliant = run(env, [auth(mine["user_id"]), ("get_reservation_details",
                                                    {"reservation_id": mine["reservation_id"]})])
-    assert violations(env, compliant, "one_user_per_task") == []
+    assert violations(env, compliant, "single_user") == []
 
 
 def test_a_failed_lookup_of_a_mistyped_id_concerns_no_user(env, db):
@@ -75,7 +75,7 @@ def test_a_failed_lookup_of_a_mistyped_id_concerns_no_user(env, db):
     for name, arguments in (auth(mine["user_id"]),
                             ("get_reservation_details", {"reservation_id": mine["reservation_id"]})):
         assert retyped.execute(name, arguments).ok
-    assert violations(env, retyped, "one_user_per_task") == []
+    assert violations(env, retyped, "single_user") == []
 
 
 def test_cancellation_eligibility(env, db):

@@ -54,7 +54,7 @@ def test_write_without_authentication_is_flagged(env):
     session = env.new_session()
     order, _, _ = _pending_pair(session.database)
     assert session.execute("cancel_pending_order", {"order_id": order["order_id"], "reason": "no longer needed"}).ok
-    [message] = violations(env, "authenticate_before_write", session)
+    [message] = violations(env, "authenticated_before_write", session)
     assert "call 0 cancel_pending_order" in message and "before the user was authenticated" in message
 
 
@@ -64,7 +64,7 @@ def test_a_failed_write_attempt_before_authentication_is_flagged_too(env):
     session.execute("cancel_pending_order", {"order_id": "#W0000000", "reason": "no longer needed"})
     session.execute("find_user_id_by_email", {"email": user["email"]})
     session.execute("cancel_pending_order", {"order_id": order["order_id"], "reason": "no longer needed"})
-    [message] = violations(env, "authenticate_before_write", session)
+    [message] = violations(env, "authenticated_before_write", session)
     assert message.startswith("call 0 ")
 
 
@@ -75,7 +75,7 @@ def test_a_failed_lookup_does_not_authenticate(env):
     session.execute("modify_pending_order_address", {"order_id": order["order_id"], "address1": "1 A St",
                                                      "address2": "", "city": "Austin", "state": "TX",
                                                      "country": "USA", "zip": "78701"})
-    assert len(violations(env, "authenticate_before_write", session)) == 1
+    assert len(violations(env, "authenticated_before_write", session)) == 1
 
 
 def test_acting_for_a_user_other_than_the_authenticated_one_is_flagged(env):
@@ -83,7 +83,7 @@ def test_acting_for_a_user_other_than_the_authenticated_one_is_flagged(env):
     mine, me, theirs = _pending_pair(session.database)
     session.execute("find_user_id_by_email", {"email": me["email"]})
     session.execute("cancel_pending_order", {"order_id": theirs["order_id"], "reason": "ordered by mistake"})
-    [message] = violations(env, "authenticate_before_write", session)
+    [message] = violations(env, "authenticated_before_write", session)
     assert f"acts for user {theirs['user_id']}, who was never authenticated" in message
 
 
@@ -98,7 +98,7 @@ def test_each_way_of_authenticating_satisfies_the_rule(env, how):
     else:
         session.execute("get_user_details", {"user_id": user["user_id"]})
     assert session.execute("cancel_pending_order", {"order_id": order["order_id"], "reason": "no longer needed"}).ok
-    assert violations(env, "authenticate_before_write", session) == []
+    assert violations(env, "authenticated_before_write", session) == []
 
 
 # -- one user ------------------------------------------------------------------------------------------
