@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
 import pyarrow as pa
-import pyarrow.json as pa_json
 from pydantic import BaseModel, ConfigDict
 
 from apigen_pipeline.llm.types import ErrorKind, LLMResponse, LLMResult
@@ -219,32 +218,6 @@ class _Spool:
         self._handle.close()
 
 
-# Spool lines as Arrow's JSON reader reads them: `created_at` carries its UTC offset ("...Z") there.
-_SPOOL_PARSE_OPTIONS = pa_json.ParseOptions(
-    explicit_schema=pa.schema([pa.field("created_at", pa.timestamp("us", tz="UTC")) if field.name == "created_at"
-                               else field for field in _ARROW_SCHEMA]),
-    unexpected_field_behavior="ignore")
-
-
-def _rows_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist([{name: row.get(name) for name in _ARROW_SCHEMA.names} for row in rows],
-                                schema=_ARROW_SCHEMA)
-
-
-def read_spool_table(path: Path) -> pa.Table:
-    """A spool file as a table of `llm_requests` rows, parsed by Arrow's JSON reader (about a fifth of
-    the CPU of `json.loads` per line and a table built from Python rows). A spool a crash left behind
-    (its last line unterminated) or one Arrow cannot read whole goes through `read_spool`, line by line."""
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        return _rows_table(read_spool(path))
-    try:
-        table = pa_json.read_json(pa.py_buffer(data), parse_options=_SPOOL_PARSE_OPTIONS)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return _rows_table(read_spool(path))
-    return table.select(_ARROW_SCHEMA.names).cast(_ARROW_SCHEMA)  # created_at: naive UTC, as stored
-
-
 def read_spool(path: Path) -> list[dict[str, Any]]:
     """Rows of a spool file; a torn last line (the process died mid-write) is skipped."""
     rows: list[dict[str, Any]] = []
@@ -355,14 +328,13 @@ class RequestLog:
                 logger.exception("request log ingestion failed; will retry")
 
     def _ingest_file(self, path: Path) -> int:
-        return self._ingest_table(read_spool_table(path))
+        return self.ingest_rows_into_warehouse(read_spool(path))
 
     def ingest_rows_into_warehouse(self, rows: Sequence[dict[str, Any]]) -> int:
-        return self._ingest_table(_rows_table(rows))
-
-    def _ingest_table(self, table: pa.Table) -> int:
-        if table.num_rows == 0:
+        if not rows:
             return 0
+        table = pa.Table.from_pylist([{name: row.get(name) for name in _ARROW_SCHEMA.names} for row in rows],
+                                     schema=_ARROW_SCHEMA)
         with self.warehouse.connect() as con:
             con.register(_INCOMING, table)
             try:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from apigen_pipeline.llm.request_log import LogRecord, RequestLog, read_spool, read_spool_table
+from apigen_pipeline.llm.request_log import LogRecord, RequestLog
 from apigen_pipeline.llm.secrets import SecretScrubber
 from apigen_pipeline.llm.types import LLMResponse, Usage
 from apigen_pipeline.warehouse import Warehouse
@@ -104,38 +104,6 @@ def test_torn_last_line_is_skipped(warehouse):
         handle.write(b'{"entry_id": "half a li')
     with RequestLog(warehouse, background=False) as second:
         assert list(second.lookup_many(["k1"])) == ["k1"]
-
-
-def spool_of(warehouse: Warehouse, *records: LogRecord) -> Path:
-    log = RequestLog(warehouse, background=False).open()
-    for entry in records:
-        log.append(entry)
-    log._spool.abandon()
-    return log._spool.path
-
-
-def line_by_line(path: Path) -> list[dict]:
-    """The reference reading of a spool: each line through `json.loads` (`read_spool`)."""
-    return [{name: row.get(name) for name in read_spool_table(path).schema.names} for row in read_spool(path)]
-
-
-def test_arrow_reads_a_spool_exactly_as_line_by_line_parsing_does(warehouse):
-    path = spool_of(warehouse,
-                    record("k1", text='ünïcode, "quotes", a back\\slash,\na new line and an emoji 🙂'),
-                    record("k2", status="failed", error_message="HTTP 500: the server had an error"),
-                    record("k3", validation="invalid", repair_json=json.dumps([{"reply": None, "problem": "not JSON"}]),
-                           supersedes="0" * 32, projected_cost_usd=0.25, latency_s=1.5, prompt_version="v2"))
-    rows = read_spool_table(path).to_pylist()
-    assert rows == line_by_line(path)
-    assert [row["request_key"] for row in rows] == ["k1", "k2", "k3"]
-    assert rows[0]["created_at"].tzinfo is None  # stored as naive UTC, like every other timestamp
-
-
-def test_a_spool_arrow_cannot_read_whole_is_read_line_by_line(warehouse):
-    path = spool_of(warehouse, record("k1"), record("k2"))
-    lines = path.read_bytes().splitlines(keepends=True)
-    path.write_bytes(lines[0] + b'{"entry_id": "a torn line from a crash"\n' + lines[1])
-    assert [row["request_key"] for row in read_spool_table(path).to_pylist()] == ["k1", "k2"]
 
 
 def test_background_thread_ingests_without_an_explicit_flush(warehouse):
