@@ -20,7 +20,7 @@ test: setup                     ## the whole suite, slow end-to-end tests includ
 	bash scripts/install_browser.sh
 	bash scripts/install_services.sh
 	$(VENV)/bin/ruff check apigen_pipeline apigen_pipeline_tests bench
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile
 
 test-fast: setup                ## fast tests only
 	$(VENV)/bin/pytest -q -m "not slow"
@@ -34,6 +34,7 @@ bench: setup                    ## performance benchmarks; each prints measured/
 	$(PY) bench/phase1.py
 	$(PY) bench/phase2.py
 	$(PY) bench/operations.py
+	$(PY) bench/cost.py
 
 dev: setup                      ## the Dagster UI on http://127.0.0.1:3000 with persistent history
 	DAGSTER_HOME=$${DAGSTER_HOME:-$$(pwd)/.apigen_home/dagster_home} ; mkdir -p $$DAGSTER_HOME ; \

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from apigen_pipeline.llm.config import BACKEND_ENV_VAR, BASE_URL_ENV_VAR, LLMSettings
+from apigen_pipeline.llm.config import LLMSettings, env_overlay
 from apigen_pipeline.phase1.contexts import SamplingConfig
 from apigen_pipeline.phase1.settings import Phase1Config
 from apigen_pipeline.phase2.models import Phase2Settings
@@ -121,9 +121,14 @@ class ExportConfig(FrozenModel):
 
 
 class EvaluationConfig(FrozenModel):
-    """pass^k of an agent model on the partition's accepted blueprints (the tasks double as a benchmark)."""
+    """pass^k of an agent model on the partition's accepted blueprints (the tasks double as a benchmark).
 
-    enabled: bool = True
+    Opt-in: it plays k more conversations per evaluated task, as many LLM calls as generating trajectories.
+    """
+
+    enabled: bool = Field(default=False, description="Evaluate in every batch run (apigen run, the schedule, "
+                                                     "backfills); otherwise only when `passk_evaluation` is "
+                                                     "materialized on its own, e.g. from the UI.")
     k: int = Field(default=3, ge=1, le=16, description="Trials per task; pass^1..pass^k are reported.")
     max_tasks: int = Field(default=10, ge=1, description="At most this many kept blueprints are evaluated.")
     agent_model: str | None = Field(default=None, description="provider:model for the agent under test "
@@ -187,9 +192,7 @@ def load_pipeline_config(path: str | Path | None = None, overrides: dict[str, An
         data = _read_yaml_mapping(Path(source), label)
     data = _deep_merge(data, overrides or {})
     llm_section = dict(data.get("llm") or {})
-    for variable, setting in ((BACKEND_ENV_VAR, "backend_override"), (BASE_URL_ENV_VAR, "backend_base_url")):
-        if os.environ.get(variable):
-            llm_section[setting] = os.environ[variable]
+    llm_section.update(env_overlay(os.environ))
     data["llm"] = llm_section
     try:
         return PipelineConfig.model_validate(data)

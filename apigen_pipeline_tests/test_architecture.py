@@ -44,7 +44,7 @@ LAYERS: tuple[Layer, ...] = (
           "(test_the_stages_leave_storage_to_the_shell), so the shell still owns every partition write"),
     Layer("llm-neutral", _llm("types", "errors", "messages", "tokens", "tool_call_modes", "structured",
                               "capabilities", "secrets", "sdk_common", "simulated_faults", "config",
-                              "pricing", "limits"),
+                              "pricing", "limits", "prompt_cache"),
           "provider-neutral request/response types, errors, settings and helpers every provider may use"),
     Layer("llm-providers", (PROVIDERS,),
           "one module per SDK over the neutral pieces (test_each_provider_stands_alone)"),

@@ -4,6 +4,7 @@ check, which comes last."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ def real_providers() -> list[str]:
 
 
 def check_backend_env(env: Mapping[str, str]) -> None:
-    """APIGEN_LLM and APIGEN_LLM_BASE_URL, named as the user typed them."""
+    """APIGEN_LLM, APIGEN_LLM_BASE_URL, APIGEN_LLM_TIMEOUT and APIGEN_LLM_CONCURRENCY, named as the user typed them."""
     from apigen_pipeline.llm.config import BACKEND_ENV_VAR, BASE_URL_ENV_VAR
 
     value = env.get(BACKEND_ENV_VAR, "").strip()
@@ -53,6 +54,26 @@ def check_backend_env(env: Mapping[str, str]) -> None:
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise CliError(f"{BASE_URL_ENV_VAR}={base_url!r} is not an http(s) URL "
                            "(e.g. http://127.0.0.1:8000/v1 for a local OpenAI-compatible server)")
+    check_backend_limits(env)
+
+
+def check_backend_limits(env: Mapping[str, str]) -> None:
+    """APIGEN_LLM_TIMEOUT (seconds per request, > 0) and APIGEN_LLM_CONCURRENCY (requests at once, >= 1)."""
+    from apigen_pipeline.llm.config import CONCURRENCY_ENV_VAR, TIMEOUT_ENV_VAR
+
+    timeout = env.get(TIMEOUT_ENV_VAR, "").strip()
+    if timeout:
+        try:
+            seconds = float(timeout)
+        except ValueError:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise CliError(f"{TIMEOUT_ENV_VAR}={timeout!r} is not a number of seconds > 0 "
+                           "(e.g. 600 for a local model on CPU)")
+    concurrency = env.get(CONCURRENCY_ENV_VAR, "").strip()
+    if concurrency and not (concurrency.isdigit() and int(concurrency) >= 1):
+        raise CliError(f"{CONCURRENCY_ENV_VAR}={concurrency!r} is not a whole number >= 1 "
+                       "(requests sent at once; 1 for a local model on CPU)")
 
 
 def load_config(path: str | None) -> PipelineConfig:

@@ -14,6 +14,7 @@ from typing import Any
 
 from apigen_pipeline.cli.errors import RUN_FAILED, one_line
 from apigen_pipeline.cli.preflight import RunPlan, check_executor, open_warehouse, plan_run
+from apigen_pipeline.cli.tables import dollars
 from apigen_pipeline.paths import apigen_home, ensure_dagster_home, exports_dir, warehouse_path
 
 SOURCE_TAG = "apigen/source"
@@ -56,10 +57,12 @@ def execute(plan: RunPlan, args: argparse.Namespace) -> list[PartitionRun]:
     import dagster as dg
 
     from apigen_pipeline.definitions import build_definitions
+    from apigen_pipeline.defs.automation.batches import BATCH_JOB_NAME
     from apigen_pipeline.defs.shared.partitions import Partition
 
     definitions = build_definitions(config=plan.config, config_path=args.config)
-    job = definitions.resolve_implicit_global_asset_job_def()
+    # The schedule's job: every stage of a batch, pass^k only when the config enables it.
+    job = definitions.resolve_job_def(BATCH_JOB_NAME)
     # Dagster's console log repeats each step failure with its stack trace: only with --verbose.
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "DEBUG" if args.verbose else "CRITICAL"}}}}
     if args.contexts is not None:
@@ -107,8 +110,9 @@ def print_summary(home: Path, runs: list[PartitionRun], export_target: str | Non
         if row is None:
             print(f"  {run.domain}|{run.batch}: no funnel (the run stopped before generation_report)")
             continue
-        _, contexts, blueprints, trajectories, cost, projected = row
+        _, contexts, blueprints, trajectories, cost, projected, per_verified, projected_per_verified = row
         print(f"  {run.domain}|{run.batch}: {contexts} contexts -> {blueprints} blueprints -> {trajectories} "
               f"verified trajectories; cost ${cost or 0:.4f} (projected on the configured models: "
-              f"${projected or 0:.4f})")
+              f"${projected or 0:.4f}); per verified trajectory {dollars(per_verified)} "
+              f"(projected {dollars(projected_per_verified)})")
     print(f"exports:      {export_target or exports_dir(home)}")

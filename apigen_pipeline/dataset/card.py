@@ -29,7 +29,10 @@ class DatasetCardInfo(FrozenModel):
     cost_usd: float = 0.0
     projected_cost_usd: float = 0.0                 # what the configured real models would have cost
     input_tokens: int = 0
+    cached_input_tokens: int = 0                    # of the input tokens, served from prompt caches
     output_tokens: int = 0
+    # role -> {"requests", "p50", "p95"}: input tokens per request, from the request log.
+    prompt_tokens_by_role: dict[str, dict[str, float]] = Field(default_factory=dict)
     dataset_name: str = "apigen-mt-synthetic"
 
 
@@ -44,6 +47,7 @@ def dataset_card(domain: str, batch: str, lineage: Sequence[Mapping[str, Any]], 
     """`dropped_by_reason`: kept trajectories the exporter did not write (a trainer could not use them)."""
     rows = len(lineage)
     dropped = dict(sorted((dropped_by_reason or {}).items()))
+    verified = rows + sum(dropped.values())  # every kept trajectory was paid for, exported or not
     return {
         "dataset": info.dataset_name,
         "partition": {"domain": domain, "batch": batch},
@@ -62,12 +66,24 @@ def dataset_card(domain: str, batch: str, lineage: Sequence[Mapping[str, Any]], 
         "prompt_versions": dict(sorted(info.prompt_versions.items())),
         "config_hash": info.config_hash,
         "cost": {"usd": round(info.cost_usd, 6), "projected_usd": round(info.projected_cost_usd, 6),
-                 "input_tokens": info.input_tokens, "output_tokens": info.output_tokens,
-                 "usd_per_row": round(info.cost_usd / rows, 6) if rows else None,
-                 "projected_usd_per_row": round(info.projected_cost_usd / rows, 6) if rows else None},
+                 "input_tokens": info.input_tokens, "cached_input_tokens": info.cached_input_tokens,
+                 "output_tokens": info.output_tokens, "verified_trajectories": verified,
+                 "usd_per_verified_trajectory": _per(info.cost_usd, verified),
+                 "projected_usd_per_verified_trajectory": _per(info.projected_cost_usd, verified),
+                 "usd_per_row": _per(info.cost_usd, rows),
+                 "projected_usd_per_row": _per(info.projected_cost_usd, rows)},
+        "prompt_tokens_by_role": dict(sorted(info.prompt_tokens_by_role.items())),
         "formats": {"apigen_mt": "ShareGPT rows: conversations, system, tools",
                     "openai": "chat fine-tuning examples: messages, tools"},
     }
+
+
+def _per(total: float, count: int) -> float | None:
+    return round(total / count, 6) if count else None
+
+
+def _dollars(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:.4f}"
 
 
 def card_json(card: Mapping[str, Any]) -> bytes:
@@ -108,9 +124,17 @@ def card_markdown(card: Mapping[str, Any]) -> str:
           for role in sorted(set(card["models"]) | set(card["prompt_versions"]))),
         "",
         "## Cost", "",
-        f"- spent: ${card['cost']['usd']:.4f} ({card['cost']['input_tokens']} input, "
-        f"{card['cost']['output_tokens']} output tokens)",
+        f"- spent: ${card['cost']['usd']:.4f} ({card['cost']['input_tokens']} input, of them "
+        f"{card['cost']['cached_input_tokens']} cached, {card['cost']['output_tokens']} output tokens)",
         f"- projected on the configured models: ${card['cost']['projected_usd']:.4f}",
+        f"- per verified trajectory ({card['cost']['verified_trajectories']}): "
+        f"{_dollars(card['cost']['usd_per_verified_trajectory'])} spent, "
+        f"{_dollars(card['cost']['projected_usd_per_verified_trajectory'])} projected",
+        "",
+        "## Prompt tokens per role", "", "Input tokens per request (the request log).", "",
+        "| role | requests | p50 | p95 |", "|---|---:|---:|---:|",
+        *(f"| {role} | {tokens['requests']:.0f} | {tokens['p50']:.0f} | {tokens['p95']:.0f} |"
+          for role, tokens in card["prompt_tokens_by_role"].items()),
         "",
         "## Formats", "",
         *(f"- `{name}`: {text}" for name, text in card["formats"].items()),

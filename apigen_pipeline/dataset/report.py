@@ -3,13 +3,15 @@
 Stages (each with its count and its yield from the stage before):
 contexts -> blueprint_attempts -> accepted_blueprints (simple + recombined) -> kept_blueprints (after
 dedup) -> trajectory_attempts -> verified_attempts -> policy_clean_attempts -> kept_trajectories
-(unique) -> dataset_rows. Failures by reason per phase, and tokens and cost per verified trajectory
-(totals are inputs: they come from the request log / gateway, which this core does not read).
+(unique) -> dataset_rows. Failures by reason per phase, tokens and cost per verified trajectory, and the
+input tokens per request of each role (p50/p95) (totals are inputs: they come from the request log /
+gateway, which this core does not read).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,9 +24,22 @@ from apigen_pipeline.records import FrozenModel
 class UsageTotals(FrozenModel):
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_input_tokens: int = 0
+    cached_input_tokens: int = 0        # of the input tokens, read from the providers' prompt caches
+    cache_write_input_tokens: int = 0   # of the input tokens, written to them
     cost_usd: float = 0.0
     projected_cost_usd: float = 0.0
+
+    @property
+    def prompt_cache_hit_rate(self) -> float | None:
+        return round(self.cached_input_tokens / self.input_tokens, 4) if self.input_tokens else None
+
+
+class RolePromptTokens(FrozenModel):
+    """Input tokens per request of one LLM role (from the request log): how lean its prompt is."""
+
+    requests: int
+    p50: float
+    p95: float
 
 
 class FunnelStage(BaseModel):
@@ -48,6 +63,7 @@ class GenerationReport(BaseModel):
     tokens_per_verified_trajectory: float | None = None
     cost_per_verified_trajectory: float | None = None
     projected_cost_per_verified_trajectory: float | None = None
+    prompt_tokens_by_role: dict[str, RolePromptTokens] = Field(default_factory=dict)
 
     def count(self, stage: str) -> int:
         return next(s.count for s in self.stages if s.stage == stage)
@@ -57,6 +73,12 @@ class GenerationReport(BaseModel):
         for phase, reasons in self.failures_by_reason.items():
             lines += [f"| {phase} | {reason} | {count} |" for reason, count in reasons.items()]
         return "\n".join(lines)
+
+
+def markdown_prompt_tokens(by_role: Mapping[str, RolePromptTokens]) -> str:
+    lines = ["| role | requests | input tokens p50 | p95 |", "|---|---:|---:|---:|"]
+    lines += [f"| {role} | {tokens.requests} | {tokens.p50:.0f} | {tokens.p95:.0f} |" for role, tokens in by_role.items()]
+    return "\n".join(lines)
 
 
 def _funnel(counts: list[tuple[str, int]]) -> list[FunnelStage]:
@@ -74,7 +96,8 @@ def _per(total: float, count: int) -> float | None:
 
 
 def build_generation_report(domain: str, batch: str, phase1: Phase1Stats, phase2: Phase2Stats, dataset_rows: int,
-                            usage: UsageTotals | None = None) -> GenerationReport:
+                            usage: UsageTotals | None = None,
+                            prompt_tokens: dict[str, RolePromptTokens] | None = None) -> GenerationReport:
     usage = usage or UsageTotals()
     accepted = phase1.accepted_simple + phase1.accepted_recombined
     verified_clean = phase2.verified_attempts - phase2.audit_flagged
@@ -104,7 +127,8 @@ def build_generation_report(domain: str, batch: str, phase1: Phase1Stats, phase2
         usage=usage, verified_trajectories=verified,
         tokens_per_verified_trajectory=_per(tokens, verified),
         cost_per_verified_trajectory=_per(usage.cost_usd, verified),
-        projected_cost_per_verified_trajectory=_per(usage.projected_cost_usd, verified))
+        projected_cost_per_verified_trajectory=_per(usage.projected_cost_usd, verified),
+        prompt_tokens_by_role=dict(sorted((prompt_tokens or {}).items())))
 
 
 def generation_report_rows(report: GenerationReport) -> list[dict[str, Any]]:
@@ -118,6 +142,8 @@ def generation_report_rows(report: GenerationReport) -> list[dict[str, Any]]:
         "tokens_per_verified_trajectory": report.tokens_per_verified_trajectory,
         "cost_per_verified_trajectory": report.cost_per_verified_trajectory,
         "projected_cost_per_verified_trajectory": report.projected_cost_per_verified_trajectory,
+        "prompt_tokens_by_role": json.dumps({role: tokens.model_dump() for role, tokens
+                                             in report.prompt_tokens_by_role.items()}, sort_keys=True),
     }
     return [{"stage": s.stage, "stage_order": s.order, "count": s.count,
              "yield_from_previous": s.yield_from_previous, **shared} for s in report.stages]

@@ -6,7 +6,9 @@ one (`api_key_env`), so settings can be hashed, logged and stored without leakin
 Backend selection (`backend_override`, from the `APIGEN_LLM` environment variable):
 - unset or "simulated": every role and judge goes to the offline simulated backend; the configured
   models stay as *projection targets*, so a simulated run reports what it would cost on them;
-- "provider:model": every role and judge goes to that one model (at `APIGEN_LLM_BASE_URL` if set);
+- "provider:model": every role and judge goes to that one model (at `APIGEN_LLM_BASE_URL` if set, with
+  `APIGEN_LLM_TIMEOUT` seconds per request and at most `APIGEN_LLM_CONCURRENCY` requests at once if set:
+  a local CPU model needs minutes per call and one request at a time);
 - "configured": every role goes to its own configured model (real spending).
 """
 
@@ -29,6 +31,12 @@ from apigen_pipeline.records import FrozenModel
 ProviderName = Literal["openai", "anthropic", "simulated"]
 BACKEND_ENV_VAR = "APIGEN_LLM"
 BASE_URL_ENV_VAR = "APIGEN_LLM_BASE_URL"
+TIMEOUT_ENV_VAR = "APIGEN_LLM_TIMEOUT"
+CONCURRENCY_ENV_VAR = "APIGEN_LLM_CONCURRENCY"
+# Environment variables that overlay the LLM settings, and the field each one sets.
+ENV_SETTINGS: tuple[tuple[str, str], ...] = (
+    (BACKEND_ENV_VAR, "backend_override"), (BASE_URL_ENV_VAR, "backend_base_url"),
+    (TIMEOUT_ENV_VAR, "backend_timeout_s"), (CONCURRENCY_ENV_VAR, "max_concurrency"))
 USE_CONFIGURED_MODELS = "configured"
 DEFAULT_KEY_ENV: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
@@ -47,6 +55,9 @@ class ModelRef(FrozenModel):
     tool_call_mode: Literal["native", "json"] = "native"
     structured_mode: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
     timeout_s: float = Field(default=60.0, gt=0)
+    # Tokens the model holds (prompt + reply). None: asked of the server (vLLM's /v1/models max_model_len,
+    # llama.cpp's /props n_ctx) where it is an OpenAI-compatible one, else not checked before sending.
+    context_window: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -89,32 +100,35 @@ SIMULATED = ModelRef(provider="simulated", model="simulated")
 
 
 class ModelPrice(FrozenModel):
-    """USD per million tokens. Cached input is billed at its own (lower) price."""
+    """USD per million tokens. Cached input is billed at its own (lower) price, cache writes at theirs."""
 
     input: float = Field(ge=0)
     cached_input: float = Field(ge=0)
     output: float = Field(ge=0)
+    # Anthropic bills prompt-cache writes at 1.25x input (5-minute cache); None: at the input price (OpenAI).
+    cache_write_input: float | None = Field(default=None, ge=0)
+    # Share taken off every price of a request sent through the provider's batch API (both bill half).
+    batch_discount: float = Field(default=0.5, ge=0, lt=1)
 
 
 # List prices (USD / 1M tokens) at the time of writing; override or extend under `prices:`.
-# Anthropic's cache *writes* (1.25x input) are not modelled: we only see cache reads in Usage.
 DEFAULT_PRICES: dict[str, ModelPrice] = {
-    name: ModelPrice(input=i, cached_input=c, output=o) for name, (i, c, o) in {
-        "gpt-4o": (2.50, 1.25, 10.00),
-        "gpt-4o-mini": (0.15, 0.075, 0.60),
-        "gpt-4.1": (2.00, 0.50, 8.00),
-        "gpt-4.1-mini": (0.40, 0.10, 1.60),
-        "gpt-4.1-nano": (0.10, 0.025, 0.40),
-        "o3-mini": (1.10, 0.55, 4.40),
-        "o4-mini": (1.10, 0.275, 4.40),
-        "claude-3-5-sonnet-latest": (3.00, 0.30, 15.00),
-        "claude-3-5-sonnet": (3.00, 0.30, 15.00),
-        "claude-3-7-sonnet-latest": (3.00, 0.30, 15.00),
-        "claude-sonnet-4-0": (3.00, 0.30, 15.00),
-        "claude-sonnet-4": (3.00, 0.30, 15.00),
-        "claude-3-5-haiku-latest": (0.80, 0.08, 4.00),
-        "claude-3-5-haiku": (0.80, 0.08, 4.00),
-        "claude-opus-4-0": (15.00, 1.50, 75.00),
+    name: ModelPrice(input=i, cached_input=c, output=o, cache_write_input=w) for name, (i, c, o, w) in {
+        "gpt-4o": (2.50, 1.25, 10.00, None),
+        "gpt-4o-mini": (0.15, 0.075, 0.60, None),
+        "gpt-4.1": (2.00, 0.50, 8.00, None),
+        "gpt-4.1-mini": (0.40, 0.10, 1.60, None),
+        "gpt-4.1-nano": (0.10, 0.025, 0.40, None),
+        "o3-mini": (1.10, 0.55, 4.40, None),
+        "o4-mini": (1.10, 0.275, 4.40, None),
+        "claude-3-5-sonnet-latest": (3.00, 0.30, 15.00, 3.75),
+        "claude-3-5-sonnet": (3.00, 0.30, 15.00, 3.75),
+        "claude-3-7-sonnet-latest": (3.00, 0.30, 15.00, 3.75),
+        "claude-sonnet-4-0": (3.00, 0.30, 15.00, 3.75),
+        "claude-sonnet-4": (3.00, 0.30, 15.00, 3.75),
+        "claude-3-5-haiku-latest": (0.80, 0.08, 4.00, 1.00),
+        "claude-3-5-haiku": (0.80, 0.08, 4.00, 1.00),
+        "claude-opus-4-0": (15.00, 1.50, 75.00, 18.75),
     }.items()
 }
 
@@ -162,12 +176,19 @@ class Route(FrozenModel):
     projection: ModelRef
 
 
+def env_overlay(env: Mapping[str, str]) -> dict[str, str]:
+    """The LLM settings fields the environment sets (`ENV_SETTINGS`), as the raw strings to validate."""
+    return {setting: env[variable] for variable, setting in ENV_SETTINGS if env.get(variable)}
+
+
 class LLMSettings(FrozenModel):
     roles: RoleModels = RoleModels()
     judges: list[ModelRef] = Field(default_factory=_default_judges, min_length=1)
     backend_override: str | None = None
     # Where an overriding "openai:model" lives when it is an OpenAI-compatible server (vLLM, Ollama).
     backend_base_url: str | None = None
+    # Seconds per request for the overriding model (its `timeout_s`); None keeps the default.
+    backend_timeout_s: float | None = Field(default=None, gt=0)
     prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     limits: dict[str, RateLimit] = Field(default_factory=dict)  # key "provider:model"
     max_concurrency: int = Field(default=16, ge=1)
@@ -217,10 +238,9 @@ class LLMSettings(FrozenModel):
             if loaded is not None and not isinstance(loaded, dict):
                 raise SettingsError(f"{where}: LLM settings must be a mapping, got {type(loaded).__name__}")
             raw = dict(loaded or {})
-        for variable, setting in ((BACKEND_ENV_VAR, "backend_override"), (BASE_URL_ENV_VAR, "backend_base_url")):
-            if env.get(variable):
-                raw[setting] = env[variable]
-                where += f" + {variable}"
+        overlay = env_overlay(env)
+        raw.update(overlay)
+        where += "".join(f" + {variable}" for variable, setting in ENV_SETTINGS if setting in overlay)
         return cls.validated(raw, where)
 
     @classmethod
@@ -252,6 +272,8 @@ class LLMSettings(FrozenModel):
         target = SIMULATED if override is None else ModelRef.parse(override)
         if self.backend_base_url and target.provider != "simulated":
             target = target.model_copy(update={"base_url": self.backend_base_url})
+        if self.backend_timeout_s is not None and target.provider != "simulated":
+            target = target.model_copy(update={"timeout_s": self.backend_timeout_s})
         projection = configured if target.provider == "simulated" else target
         return Route(target=target, projection=projection)
 

@@ -1,7 +1,8 @@
 """The LLM gateway: every LLM call of the pipeline goes through `LLMGateway`.
 
 Per request: cache lookup in the request log (a stored answer, valid or invalid, is returned and
-nothing is sent; `retry_failed` re-asks the invalid ones) -> budget check (projected cost of in-flight
+nothing is sent; `retry_failed` re-asks the invalid ones) -> context-window check (a prompt that cannot
+fit its model's window is not sent: `context_window.py`) -> budget check (projected cost of in-flight
 requests counted) -> rate limiter -> send -> by error kind: transient errors and timeouts retried with
 backoff, rate limits too (a 429's Retry-After becomes a cool-down of that model), invalid output
 repaired with a bounded re-ask, an unreachable endpoint (refused, DNS, TLS, no connection) retried
@@ -35,10 +36,12 @@ from typing import Any, Literal
 
 from apigen_pipeline.llm.capabilities import EndpointCapabilities
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route
+from apigen_pipeline.llm.context_window import ContextWindow, ContextWindows, overflow
 from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.factory import ProviderFactory, ProviderPool, preload_providers
 from apigen_pipeline.llm.limits import RateLimiter
 from apigen_pipeline.llm.pricing import cost_of, estimated_cost
+from apigen_pipeline.llm.prompt_cache import PrefixCache, cache_rule_for, request_blocks
 from apigen_pipeline.llm.providers.base import Provider
 from apigen_pipeline.llm.request_log import LoggedAnswer, LogRecord, RequestStore, now_utc
 from apigen_pipeline.llm.secrets import SecretScrubber
@@ -246,9 +249,11 @@ class LLMGateway:
                  providers: Mapping[str, Provider] | None = None, *,
                  provider_factories: Mapping[str, ProviderFactory] | None = None,
                  capabilities: EndpointCapabilities | None = None,
-                 limiter: RateLimiter | None = None, jitter_seed: int | None = None, retry_failed: bool = False):
+                 limiter: RateLimiter | None = None, jitter_seed: int | None = None, retry_failed: bool = False,
+                 context_windows: ContextWindows | None = None):
         """`retry_failed`: re-ask the keys whose stored answer failed validation (once per gateway);
-        without it a stored answer, valid or not, is final."""
+        without it a stored answer, valid or not, is final. `context_windows`: each model's context length
+        (configured or asked of its server); a request that cannot fit is not sent."""
         self.settings = settings
         self.request_log = request_log
         self.retry_failed = retry_failed
@@ -259,6 +264,7 @@ class LLMGateway:
         self._provider_factories = dict(provider_factories or {})
         # What each endpoint accepts, learned once and kept across the event loops this gateway serves.
         self.capabilities = capabilities if capabilities is not None else EndpointCapabilities()
+        self.context_windows = context_windows if context_windows is not None else ContextWindows()
         self._pool = self._new_pool()
         self._limiter = limiter or RateLimiter(settings.limit_for)
         self._fingerprint = settings.fingerprint()
@@ -270,6 +276,8 @@ class LLMGateway:
         self._budget_exhausted = False
         self._output_observed: dict[tuple[str, str], tuple[int, int]] = {}  # (count, total tokens)
         self._routes: dict[tuple[str, int | None], Route] = {}
+        # Per projection model: the prompts a simulated run sent it, for the provider's prompt-cache rule.
+        self._projection_caches: dict[tuple[str, str], PrefixCache] = {}
         preload_providers(self._target_providers() - set(self._provider_overrides))
 
     # -- public API ---------------------------------------------------------------------------
@@ -320,6 +328,11 @@ class LLMGateway:
                                            retryable=self._failures_pass())
         return final
 
+    def context_window(self, role: str, judge_index: int | None = None) -> ContextWindow | None:
+        """The context window of the model a role's requests go to (None: unknown), for prompts that can
+        shrink to fit. May ask the model's server once (blocking)."""
+        return self.context_windows.window(self._route_for(role, judge_index).target)
+
     def complete_many(self, requests: Sequence[LLMRequest], context: CallContext) -> list[LLMResult]:
         """Synchronous `acomplete_many` on a private event loop (providers it built are closed after)."""
         try:
@@ -360,11 +373,14 @@ class LLMGateway:
         return {route.target.provider for route in routes}
 
     def _route(self, request: LLMRequest) -> Route:
+        return self._route_for(request.role, judge_index(request))
+
+    def _route_for(self, role: str, index: int | None) -> Route:
         # Settings are frozen: a route is built (and validated) once per role and judge.
-        place = (request.role, judge_index(request))
+        place = (role, index)
         route = self._routes.get(place)
         if route is None:
-            route = self._routes[place] = self.settings.route(*place)
+            route = self._routes[place] = self.settings.route(*place)  # type: ignore[arg-type]
         return route
 
     def _new_pool(self) -> ProviderPool:
@@ -434,6 +450,9 @@ class LLMGateway:
             return self._record_not_sent(request, context, route, key, stats, ErrorKind.ABORTED,
                                          f"batch stopped early: {self._stop_reason()}")
         input_estimate = estimate_request_tokens(request)
+        too_long = await self._overflow(route.target, input_estimate, request.sampling.max_tokens)
+        if too_long is not None:
+            return self._record_not_sent(request, context, route, key, stats, ErrorKind.CONTEXT_TOO_LONG, too_long)
         output_estimate = self._expected_output_tokens(route.target, request)
         budget_estimate = self._billable_estimate(route, input_estimate, output_estimate)
         if not await self._reserve_budget(budget_estimate, state):
@@ -456,6 +475,13 @@ class LLMGateway:
             raise self._batch_stopper(request, route, outcome, result)
         self._check_failure_rate()
         return result
+
+    async def _overflow(self, target: ModelRef, prompt_tokens: int, reply_tokens: int) -> str | None:
+        """Why the request cannot fit its model's context window, or None (asking the server off the loop once)."""
+        known, window = self.context_windows.cached(target)
+        if not known:
+            window = await asyncio.to_thread(self.context_windows.window, target)
+        return overflow(target, window, prompt_tokens, reply_tokens)
 
     def _batch_stopper(self, request: LLMRequest, route: Route, outcome: _Outcome,
                        result: LLMResult) -> PermanentProviderError:
@@ -502,7 +528,7 @@ class LLMGateway:
                         return self._failed(progress, kind, problem, request, target)  # never retried
                     invalid_response: LLMResponse | None = None
                 else:
-                    progress.usage = progress.usage + response.usage
+                    progress.usage = progress.usage + self._billed_usage(route, current, response.usage)
                     self._observe_output(target, response.usage.output_tokens)
                     try:
                         return progress.outcome("answered", "valid", validate_response(request, response))
@@ -627,6 +653,22 @@ class LLMGateway:
         count, total = self._output_observed.get((target.provider, target.model), (0, 0))
         self._output_observed[(target.provider, target.model)] = (count + 1, total + output_tokens)
 
+    def _billed_usage(self, route: Route, sent: LLMRequest, usage: Usage) -> Usage:
+        """A simulated reply's usage as its projection target would bill it: the target provider's prompt
+        cache rule applied to the prompts this gateway sent it (real providers report their own hits)."""
+        if route.target.provider != "simulated":
+            return usage
+        projection = route.projection
+        cache = self._projection_caches.get((projection.provider, projection.model))
+        if cache is None:
+            rule = cache_rule_for(projection.provider, projection.model)
+            if rule is None:
+                return usage
+            cache = self._projection_caches[(projection.provider, projection.model)] = PrefixCache(rule)
+        use = cache.use(request_blocks(sent, projection.provider)).within(usage.input_tokens)
+        return usage.model_copy(update={"cached_input_tokens": use.read_tokens,
+                                        "cache_write_input_tokens": use.write_tokens})
+
     def _costs(self, route: Route, usage: Usage) -> tuple[float | None, float | None]:
         """(cost, projected cost): simulated calls cost nothing and project onto their target's prices."""
         projected_cost = cost_of(usage, route.projection.model, self.settings.prices)
@@ -659,7 +701,8 @@ class LLMGateway:
             error_kind=result.error_kind.value if result.error_kind else None,
             error_message=result.error_message, attempts=result.attempts, repair_turns=result.repair_turns,
             input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
-            output_tokens=usage.output_tokens, cost_usd=cost, projected_cost_usd=projected,
+            cache_write_input_tokens=usage.cache_write_input_tokens, output_tokens=usage.output_tokens,
+            cost_usd=cost, projected_cost_usd=projected,
             latency_s=result.latency_s, domain=context.domain, batch=context.batch, run_id=context.run_id,
             asset=context.asset, prompt_version=request.prompt_version,
             settings_fingerprint=self._fingerprint, created_at=now_utc()))

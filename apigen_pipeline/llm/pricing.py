@@ -35,15 +35,20 @@ def price_for(model: str, prices: Mapping[str, ModelPrice]) -> ModelPrice | None
     return prices.get(alias)
 
 
-def cost_of(usage: Usage, model: str, prices: Mapping[str, ModelPrice]) -> Cost:
-    """Input tokens include the cached ones (both providers report them so); cached ones get their own price."""
+def cost_of(usage: Usage, model: str, prices: Mapping[str, ModelPrice], via_batch: bool = False) -> Cost:
+    """Input tokens include the cached and cache-written ones; each part gets its own price, and a request
+    that went through the provider's batch API (`via_batch`) the batch discount on all of them."""
     price = price_for(model, prices)
     if price is None:
         return Cost(usd=None, unknown_model=True)
     cached = min(usage.cached_input_tokens, usage.input_tokens)
-    uncached = usage.input_tokens - cached
-    usd = (uncached * price.input + cached * price.cached_input
+    written = min(usage.cache_write_input_tokens, usage.input_tokens - cached)
+    uncached = usage.input_tokens - cached - written
+    write_price = price.input if price.cache_write_input is None else price.cache_write_input
+    usd = (uncached * price.input + cached * price.cached_input + written * write_price
            + usage.output_tokens * price.output) / _TOKENS_PER_PRICE_UNIT
+    if via_batch:
+        usd *= 1.0 - price.batch_discount
     return Cost(usd=usd, unknown_model=False)
 
 

@@ -53,7 +53,7 @@ _INCOMING = "incoming_llm_requests"
 
 
 class LogRecord(BaseModel):
-    """One row of `llm_requests` (see `sql/migrations/0002_llm_request_log.sql`)."""
+    """One row of `llm_requests` (see `sql/migrations/0002_llm_request_log.sql`, 0006 and 0007)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -76,6 +76,7 @@ class LogRecord(BaseModel):
     repair_turns: int = 0
     input_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
     projected_cost_usd: float | None = None
@@ -86,6 +87,7 @@ class LogRecord(BaseModel):
     asset: str | None = None
     prompt_version: str | None = None
     settings_fingerprint: str | None = None
+    via_batch: bool = False  # sent through the provider's batch API: priced with its discount
     created_at: datetime
 
     @staticmethod
@@ -166,10 +168,11 @@ _ARROW_SCHEMA = pa.schema([
     ("status", pa.string()), ("validation", pa.string()), ("repair_json", pa.string()),
     ("supersedes", pa.string()), ("error_kind", pa.string()), ("error_message", pa.string()),
     ("attempts", pa.int32()), ("repair_turns", pa.int32()), ("input_tokens", pa.int64()),
-    ("cached_input_tokens", pa.int64()), ("output_tokens", pa.int64()), ("cost_usd", pa.float64()),
+    ("cached_input_tokens", pa.int64()), ("cache_write_input_tokens", pa.int64()), ("output_tokens", pa.int64()),
+    ("cost_usd", pa.float64()),
     ("projected_cost_usd", pa.float64()), ("latency_s", pa.float64()), ("domain", pa.string()),
     ("batch", pa.string()), ("run_id", pa.string()), ("asset", pa.string()),
-    ("prompt_version", pa.string()), ("settings_fingerprint", pa.string()),
+    ("prompt_version", pa.string()), ("settings_fingerprint", pa.string()), ("via_batch", pa.bool_()),
     ("created_at", pa.timestamp("us")),
 ])
 

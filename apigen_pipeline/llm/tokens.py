@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from apigen_pipeline.llm.types import LLMRequest, ToolSchema
+from apigen_pipeline.llm.types import ChatMessage, LLMRequest, ToolSchema
 
 _CHUNK = re.compile(
     r"_?[A-Za-z]{1,8}"
@@ -69,15 +69,18 @@ def json_text(value: Any) -> str:
 
 def estimate_request_tokens(request: LLMRequest) -> int:
     """Estimated input tokens: messages (text and tool calls), tool schemas and the response schema."""
-    total = REQUEST_OVERHEAD_TOKENS
-    for message in request.messages:
-        total += MESSAGE_OVERHEAD_TOKENS + estimate_tokens(message.content)
-        for call in message.tool_calls:
-            total += TOOL_OVERHEAD_TOKENS + estimate_tokens(call.name) + estimate_tokens(json_text(call.arguments))
-    for tool in request.tools:
-        total += _tool_tokens(tool)
+    total = REQUEST_OVERHEAD_TOKENS + sum(message_tokens(message) for message in request.messages)
+    total += sum(tool_tokens(tool) for tool in request.tools)
     if request.response_schema is not None:
-        total += _schema_tokens(request.response_schema)
+        total += schema_tokens(request.response_schema)
+    return total
+
+
+def message_tokens(message: ChatMessage) -> int:
+    """Estimated tokens of one message in a prompt: its text, its tool calls and the chat framing."""
+    total = MESSAGE_OVERHEAD_TOKENS + estimate_tokens(message.content)
+    for call in message.tool_calls:
+        total += TOOL_OVERHEAD_TOKENS + estimate_tokens(call.name) + estimate_tokens(json_text(call.arguments))
     return total
 
 
@@ -100,14 +103,14 @@ def _tokens_by_identity(owner: object, count_tokens: Callable[[], int]) -> int:
     return count
 
 
-def _tool_tokens(tool: ToolSchema) -> int:
+def tool_tokens(tool: ToolSchema) -> int:
     return _tokens_by_identity(tool, lambda: (
         TOOL_OVERHEAD_TOKENS + estimate_tokens(tool.name) + estimate_tokens(tool.description)
         + estimate_tokens(json_text(tool.parameters))
     ))
 
 
-def _schema_tokens(schema: Mapping[str, Any]) -> int:
+def schema_tokens(schema: Mapping[str, Any]) -> int:
     return _tokens_by_identity(schema, lambda: TOOL_OVERHEAD_TOKENS + estimate_tokens(json_text(schema)))
 
 

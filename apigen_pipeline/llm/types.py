@@ -26,6 +26,8 @@ class ErrorKind(StrEnum):
     UNKNOWN_MODEL = "unknown_model"  # the endpoint does not know the model: never retried, the batch stops
     PERMANENT = "permanent"          # context too long, other 4xx: never retried
     BUDGET = "budget"                # not sent: the budget cap was reached
+    # Not sent: the prompt (estimated) plus the reply's max_tokens cannot fit the model's context window.
+    CONTEXT_TOO_LONG = "context_too_long"
     ABORTED = "aborted"              # not sent: the batch stopped early (failure-rate threshold)
 
 
@@ -78,15 +80,19 @@ class LLMRequest(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens as billed. `input_tokens` counts the whole prompt, the cached and cache-written parts included."""
+
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_input_tokens: int = 0
+    cached_input_tokens: int = 0       # read from the provider's prompt cache
+    cache_write_input_tokens: int = 0  # written to it (Anthropic's cache_creation_input_tokens)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            cache_write_input_tokens=self.cache_write_input_tokens + other.cache_write_input_tokens,
         )
 
 

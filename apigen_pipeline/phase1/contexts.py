@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -65,6 +66,14 @@ class TaskContext(BaseModel):
         return [tool.name for tool in self.tools]
 
 
+def policy_excerpts(environment: Environment, tools: Iterable[str]) -> list[PolicyExcerpt]:
+    """The policy sections that apply to any of `tools` (and the general ones, which name no tool)."""
+    names = set(tools)
+    return [PolicyExcerpt(section_id=s.section_id, title=s.title, text=s.text)
+            for s in environment.plugin.policy_sections
+            if not s.tools or names & set(s.tools)]
+
+
 def context_seed(domain: str, batch: str, index: int, base_seed: int = 0) -> int:
     digest = hashlib.sha256(f"{base_seed}|{domain}|{batch}|{index}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1  # fits a signed 64-bit column
@@ -108,9 +117,7 @@ class ContextSampler:
         )
 
     def _excerpts(self, tools: set[str]) -> list[PolicyExcerpt]:
-        return [PolicyExcerpt(section_id=s.section_id, title=s.title, text=s.text)
-                for s in self.environment.plugin.policy_sections
-                if not s.tools or tools & set(s.tools)]
+        return policy_excerpts(self.environment, tools)
 
     def _examples(self, rng: random.Random, writes: set[str]) -> list[ExampleTask]:
         examples = list(self.environment.plugin.example_tasks)

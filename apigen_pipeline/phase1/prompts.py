@@ -2,24 +2,30 @@
 
 A prompt file (`prompt_templates/<role>.<version>.md`) has `=== system ===`, `=== user ===` and optional
 further sections; `$name` slots are filled with `string.Template` (JSON braces need no escaping). The
-system message holds only what never changes within a domain (role instructions, the whole policy, all
-tool schemas) and is marked cacheable; everything item-specific follows in the user message, with its
-machine-readable data inside tags such as `<context>{...}</context>` for real and simulated models alike.
+system message holds only what never changes within a domain (role instructions) and is marked
+cacheable; everything item-specific follows in the user message, with its machine-readable data inside
+tags such as `<context>{...}</context>` for real and simulated models alike.
+
+Lean prompts (v2, the default): a generator sees the context's sampled tools (as one-line signatures),
+the policy sections those tools touch, the user's records and its examples, not the whole domain; a
+judge sees the tools the blueprint calls and their policy sections. v1 put the whole policy and every
+tool schema into the system message (about 2.5x the tokens per call).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from string import Template
 from typing import Any
 
-from apigen_pipeline.environments.base import Environment
+from apigen_pipeline.environments.base import Environment, ToolSpec
+from apigen_pipeline.llm.tokens import estimate_request_tokens, estimate_tokens
 from apigen_pipeline.llm.types import ChatMessage, LLMRequest, SamplingParams
-from apigen_pipeline.phase1.contexts import TaskContext
+from apigen_pipeline.phase1.contexts import TaskContext, policy_excerpts
 from apigen_pipeline.phase1.models import CRITERIA, Blueprint
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "prompt_templates"
@@ -101,13 +107,32 @@ def _request(role: str, version: str, environment: Environment, domain: str, use
     )
 
 
+def _type_name(schema: Mapping[str, Any]) -> str:
+    if "enum" in schema:
+        return "|".join(json.dumps(value) for value in schema["enum"])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"{_type_name(schema.get('items') or {})}[]"
+    return "|".join(kind) if isinstance(kind, list) else str(kind)
+
+
+def tool_signature(spec: ToolSpec) -> str:
+    """One line per tool: `name(arg: type, optional?: type) [kind]: description` (a third of its JSON schema)."""
+    properties: Mapping[str, Any] = spec.parameters.get("properties") or {}
+    required = set(spec.parameters.get("required") or [])
+    arguments = ", ".join(f"{name}{'' if name in required else '?'}: {_type_name(schema)}"
+                          for name, schema in properties.items())
+    return f"{spec.name}({arguments}) [{spec.kind}]: {spec.description}"
+
+
 def generator_context(context: TaskContext) -> dict[str, Any]:
-    """What the generator sees of a context (the full policy and all tools are in the system prefix)."""
+    """What the generator sees of a context: its sampled tools, their policy, the user's data, persona, examples."""
     return {
         "context_id": context.context_id,
         "domain": context.domain,
         "write_tools": context.write_tools,
         "read_tools": context.read_tools,
+        "tools": [tool_signature(spec) for spec in context.tools],
         "policy_excerpts": [e.model_dump() for e in context.policy_excerpts],
         "domain_data": context.domain_data.model_dump(mode="json"),
         "persona": {"persona_id": context.persona.persona_id, "description": context.persona.description},
@@ -129,6 +154,47 @@ def generator_request(context: TaskContext, environment: Environment, version: s
                     {"context_id": context.context_id, "round": str(round_index)}, temperature, max_tokens)
 
 
+def shrunk_contexts(context: TaskContext) -> Iterator[TaskContext]:
+    """Ever smaller versions of a context for a model whose window it does not fit: fewer examples first,
+    then fewer records (the largest first; the user's own record stays)."""
+    examples = list(context.examples)
+    while examples:
+        examples.pop()
+        yield context.model_copy(update={"examples": list(examples)})
+    sample = context.domain_data
+    records = {table: dict(rows) for table, rows in sample.records.items()}
+    droppable = sorted(((estimate_tokens(dumps(record)), table, record_id) for table, rows in records.items()
+                        for record_id, record in rows.items() if record_id != sample.user_id), reverse=True)
+    for _, table, record_id in droppable:
+        del records[table][record_id]
+        smaller = sample.model_copy(update={"records": {table: dict(rows) for table, rows in records.items()}})
+        yield context.model_copy(update={"examples": [], "domain_data": smaller})
+
+
+def fitting_generator_request(context: TaskContext, environment: Environment, version: str, round_index: int,
+                              previous: Mapping[str, Any] | None, feedback: str | None, temperature: float | None,
+                              max_tokens: int, room: int | None,
+                              context_json: str | None = None) -> tuple[LLMRequest, str]:
+    """The generator request whose prompt fits `room` tokens (None: no limit known), shrinking the context
+    (`shrunk_contexts`) as far as needed; with the context JSON it carries, for the next round to start from.
+    If even the smallest does not fit, that one is returned (the gateway refuses it, naming the numbers).
+    A revision (`feedback`) fixes its own blueprint: the examples served the first draft and are left out."""
+    if feedback is not None:
+        context = context.model_copy(update={"examples": []})
+    context_json = context_json or dumps(generator_context(context))
+    request = generator_request(context, environment, version, round_index, previous, feedback, temperature,
+                                max_tokens, context_json)
+    if room is None or estimate_request_tokens(request) <= room:
+        return request, context_json
+    for smaller in shrunk_contexts(context):
+        context_json = dumps(generator_context(smaller))
+        request = generator_request(smaller, environment, version, round_index, previous, feedback, temperature,
+                                    max_tokens, context_json)
+        if estimate_request_tokens(request) <= room:
+            break
+    return request, context_json
+
+
 def judge_context(domain: str, user_id: str, identity: Mapping[str, Any], persona: str,
                   records: Mapping[str, Any]) -> dict[str, Any]:
     return {"domain": domain, "user_id": user_id, "identity": dict(identity), "persona": persona, "records": dict(records)}
@@ -137,9 +203,13 @@ def judge_context(domain: str, user_id: str, identity: Mapping[str, Any], person
 def judge_requests(subject_id: str, round_index: int, judges: int, blueprint: Blueprint,
                    context: Mapping[str, Any], diff_text: str, environment: Environment, domain: str,
                    version: str, temperature: float | None, max_tokens: int) -> list[LLMRequest]:
-    """One request per judge: the same prompt, told apart (and routed) by `tags["judge_index"]`."""
+    """One request per judge: the same prompt, told apart (and routed) by `tags["judge_index"]`. The context
+    gains the tools the blueprint calls and the policy sections they touch."""
+    called = list(dict.fromkeys(action.name for action in blueprint.actions))
+    view = {**context, "tools": [tool_signature(spec) for name in called if (spec := environment.tool_spec(name))],
+            "policy_excerpts": [e.model_dump() for e in policy_excerpts(environment, called)]}
     text = load_template("judge", version)["user"].substitute(
-        context=dumps(context), blueprint=dumps(blueprint.model_dump()), diff=diff_text)
+        context=dumps(view), blueprint=dumps(blueprint.model_dump()), diff=diff_text)
     return [_request("judge", version, environment, domain, text, JUDGE_SCHEMA,
                      {"subject_id": subject_id, "round": str(round_index), "judge_index": str(index)},
                      temperature, max_tokens)

@@ -15,6 +15,7 @@ from typing import Any
 
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.llm.client import LLMClient
+from apigen_pipeline.llm.context_window import prompt_room
 from apigen_pipeline.phase1.committee import JudgeSubject, decision_verdicts, run_committee
 from apigen_pipeline.phase1.contexts import TaskContext
 from apigen_pipeline.phase1.dedup import deduplicate
@@ -30,7 +31,7 @@ from apigen_pipeline.phase1.models import (
     Phase1Timings,
     StageVerdict,
 )
-from apigen_pipeline.phase1.prompts import dumps, generator_context, generator_request, judge_context
+from apigen_pipeline.phase1.prompts import fitting_generator_request, judge_context
 from apigen_pipeline.phase1.recombination import recombine
 from apigen_pipeline.phase1.settings import Phase1Config
 from apigen_pipeline.phase1.stats import phase1_stats
@@ -46,7 +47,9 @@ class _ContextState:
     context: TaskContext
     previous: dict[str, Any] | None = None  # the last blueprint as written, shown to the revision
     plan: str | None = None
-    context_json: str | None = None  # rendered once, reused by every round's request
+    # The context as the generator sees it, rendered once for the first draft (False) and once for revisions
+    # (True), and reused by every round's request.
+    rendered: dict[bool, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,11 +143,15 @@ def run_phase1(contexts: Sequence[TaskContext], environment: Environment, client
 
 def _generate_and_validate(active: list[_ContextState], round_index: int, environment: Environment, domain: str,
                            config: Phase1Config, client: TimedClient) -> list[_Draft]:
+    # A model with a small context window gets a shrunk context (fewer examples, then fewer records).
+    room = prompt_room(client.context_window("generator"), config.max_tokens)
+    requests = []
     for state in active:
-        state.context_json = state.context_json or dumps(generator_context(state.context))
-    requests = [generator_request(s.context, environment, config.prompts.generator, round_index, s.previous,
-                                  s.plan, config.generator_temperature, config.max_tokens, s.context_json)
-                for s in active]
+        revising = state.plan is not None
+        request, state.rendered[revising] = fitting_generator_request(
+            state.context, environment, config.prompts.generator, round_index, state.previous, state.plan,
+            config.generator_temperature, config.max_tokens, room, state.rendered.get(revising))
+        requests.append(request)
     results = client.complete_many(requests)
     drafts = []
     for state, request, result in zip(active, requests, results, strict=True):

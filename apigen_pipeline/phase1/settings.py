@@ -13,8 +13,8 @@ from apigen_pipeline.records import FrozenModel
 class PromptVersions(FrozenModel):
     """Which prompt file each role uses (`prompt_templates/<role>.<version>.md`)."""
 
-    generator: str = "v1"
-    judge: str = "v1"
+    generator: str = "v2"  # v2: lean (sampled tools and their policy only); v1: the whole domain in the prefix
+    judge: str = "v2"
     summarizer: str = "v1"
     recombiner: str = "v1"
 

@@ -9,7 +9,8 @@ import time
 from collections.abc import Sequence
 
 from apigen_pipeline.llm.client import LLMClient
-from apigen_pipeline.llm.types import LLMRequest, LLMResult
+from apigen_pipeline.llm.context_window import ContextWindow
+from apigen_pipeline.llm.types import LLMRequest, LLMResult, Role
 
 
 class TimedClient:
@@ -19,6 +20,11 @@ class TimedClient:
         self.requests = 0
         self.failures = 0
         self.calls = 0
+
+    def context_window(self, role: Role) -> ContextWindow | None:
+        """The context window of the role's model when the wrapped client knows it (the gateway's does)."""
+        window_of = getattr(self.client, "context_window", None)
+        return window_of(role) if window_of is not None else None
 
     def complete_many(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         if not requests:

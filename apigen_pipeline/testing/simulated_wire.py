@@ -304,8 +304,8 @@ def wire_reply_for(provider: WireProvider, request: LLMRequest, response: LLMRes
     answer that is not a JSON object (a garbled reply) goes out as plain text instead, as when a model
     ignores the forced tool, so the pipeline's repair path sees it.
     """
-    usage = WireUsage(input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens,
-                      cached_input_tokens=response.usage.cached_input_tokens)
+    # No cache counts: the server splits the prompt by the provider's prompt-cache rule, as the provider would.
+    usage = WireUsage(input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens)
     calls = [WireToolCall(name=call.name, arguments=dict(call.arguments), id=_call_id(provider, call.id))
              for call in response.tool_calls]
     text = response.text

@@ -33,6 +33,8 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from apigen_pipeline.llm.prompt_cache import OPENAI_RULE, CacheRule, PrefixCache, PromptBlock, anthropic_rule
+from apigen_pipeline.llm.tokens import estimate_tokens, json_text
 from apigen_pipeline.llm.tool_call_modes import tool_call_id_for
 from apigen_pipeline.simulated.schema_values import value_for_schema
 
@@ -50,17 +52,19 @@ class WireToolCall:
 
 @dataclass(frozen=True)
 class WireUsage:
-    """Token counts exactly as they go on the wire.
+    """Token counts as they go on the wire.
 
     OpenAI: prompt_tokens = input_tokens, prompt_tokens_details.cached_tokens = cached_input_tokens.
     Anthropic: input_tokens (the uncached part), cache_read_input_tokens = cached_input_tokens,
     cache_creation_input_tokens.
+    With both cache counts None, `input_tokens` is the whole prompt and the server splits it by the
+    provider's prompt-cache rule over the prompts it has received (`llm.prompt_cache`).
     """
 
     input_tokens: int
     output_tokens: int
-    cached_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
+    cached_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,13 @@ class WireReply:
             code="context_length_exceeded",
         )
 
+    @property
+    def scripts_cache(self) -> bool:
+        """The reply states its own cache counts (sent as given); otherwise the server's cache rule decides."""
+        usage = self.usage
+        return usage is not None and (usage.cached_input_tokens is not None
+                                      or usage.cache_creation_input_tokens is not None)
+
     def delayed(self, seconds: float) -> WireReply:
         return dataclasses.replace(self, delay_s=self.delay_s + seconds)
 
@@ -146,8 +157,8 @@ class WireReply:
         """A complete HTTP response whose JSON body is cut short."""
         return dataclasses.replace(self, body_mode="invalid_json")
 
-    def with_usage(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
-                   cache_creation_input_tokens: int = 0) -> WireReply:
+    def with_usage(self, input_tokens: int, output_tokens: int, cached_input_tokens: int | None = None,
+                   cache_creation_input_tokens: int | None = None) -> WireReply:
         return dataclasses.replace(self, usage=WireUsage(input_tokens, output_tokens, cached_input_tokens,
                                                          cache_creation_input_tokens))
 
@@ -307,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.wire.handle(self)
 
     def do_GET(self) -> None:  # noqa: N802
-        self.server.wire.send_error_reply(self, WireReply.http_error(404, f"unknown path {self.path}"))
+        self.server.wire.handle_get(self)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -347,6 +358,7 @@ class WireServer:
         self._child: multiprocessing.process.BaseProcess | None = None
         self._child_pipe: Connection | None = None
         self._child_port: int | None = None
+        self._prompt_caches: dict[str, PrefixCache] = {}  # per model, as providers cache
 
     # ---- lifecycle ----
 
@@ -554,6 +566,10 @@ class WireServer:
             with self._lock:
                 self._in_flight -= 1
 
+    def handle_get(self, handler: _Handler) -> None:
+        """Metadata endpoints (none here; see `OpenAIWireServer`). Not recorded as requests."""
+        self.send_error_reply(handler, WireReply.http_error(404, f"unknown path {handler.path}"))
+
     def send_error_reply(self, handler: _Handler, reply: WireReply) -> None:
         self._send(handler, reply.status, self.render_error(reply), reply)
 
@@ -602,11 +618,42 @@ class WireServer:
         output_size = len(reply.text or "") + sum(len(json.dumps(call.arguments)) for call in reply.tool_calls)
         return WireUsage(input_tokens=max(1, request_size // 4), output_tokens=max(1, output_size // 4))
 
+    def reported_usage(self, reply: WireReply, body: Mapping[str, Any], request_size: int) -> WireUsage:
+        """The reply's usage with the cache counts filled in by the provider's prompt-cache rule, unless given."""
+        usage = self.estimated_usage(reply, request_size)
+        if reply.scripts_cache:
+            return usage
+        model = str(body.get("model") or self.default_model)
+        with self._lock:
+            cache = self._prompt_caches.get(model)
+            if cache is None:
+                cache = self._prompt_caches[model] = PrefixCache(self.cache_rule(model))
+        use = cache.use(self.prompt_blocks(body)).within(usage.input_tokens)
+        return WireUsage(usage.input_tokens, usage.output_tokens, use.read_tokens, use.write_tokens)
+
+    def cache_rule(self, model: str) -> CacheRule:
+        raise NotImplementedError
+
+    def prompt_blocks(self, body: Mapping[str, Any]) -> list[PromptBlock]:
+        raise NotImplementedError
+
 
 def _default_call_id(prefix: str, call: WireToolCall, position: int) -> str:
     """Derived from the call itself, so a re-sent request gets the same id (as from a deterministic model)."""
     arguments = call.arguments if isinstance(call.arguments, dict) else {"raw": call.arguments}
     return prefix + tool_call_id_for(call.name, arguments, position).removeprefix("call_")
+
+
+def _wire_block(part: Mapping[str, Any], breakpoint: bool = False) -> PromptBlock:
+    text = json_text(part)
+    return PromptBlock(text, estimate_tokens(text), breakpoint)
+
+
+def _content_blocks(content: Any) -> list[Mapping[str, Any]]:
+    """Anthropic's system or turn content: a plain string is one text block."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [block for block in content or [] if isinstance(block, Mapping)]
 
 
 handler_responses: dict[int, tuple[str, str]] = {**BaseHTTPRequestHandler.responses, 529: ("Overloaded", "")}
@@ -619,6 +666,30 @@ class OpenAIWireServer(WireServer):
     """Speaks `POST /v1/chat/completions` (and `/chat/completions`) like OpenAI and compatible servers."""
 
     paths = ("/v1/chat/completions", "/chat/completions")
+
+    def __init__(self, responder: Responder | None = None, *, max_model_len: int | None = None,
+                 n_ctx: int | None = None, **options: Any):
+        """`max_model_len`: the context length `GET /v1/models` reports, as vLLM does; `n_ctx`: the one
+        `GET /props` reports, as llama.cpp does (None: `/props` answers 404). Metadata reads are not
+        `requests`; their paths are in `metadata_reads` (in-process servers only)."""
+        super().__init__(responder, **options)
+        self.max_model_len = max_model_len
+        self.n_ctx = n_ctx
+        self.metadata_reads: list[str] = []
+
+    def handle_get(self, handler: _Handler) -> None:
+        path = handler.path.split("?", 1)[0]
+        with self._lock:
+            self.metadata_reads.append(path)
+        if path in ("/v1/models", "/models"):
+            model: dict[str, Any] = {"id": self.default_model, "object": "model", "created": 0, "owned_by": "wire"}
+            if self.max_model_len is not None:
+                model["max_model_len"] = self.max_model_len
+            self._send(handler, 200, {"object": "list", "data": [model]}, WireReply())
+        elif path == "/props" and self.n_ctx is not None:
+            self._send(handler, 200, {"default_generation_settings": {"n_ctx": self.n_ctx}}, WireReply())
+        else:
+            super().handle_get(handler)
 
     @property
     def base_url(self) -> str:
@@ -646,7 +717,7 @@ class OpenAIWireServer(WireServer):
                 }
                 for position, call in enumerate(reply.tool_calls)
             ]
-        usage = self.estimated_usage(reply, request_size)
+        usage = self.reported_usage(reply, body, request_size)
         return {
             "id": f"chatcmpl-{call_index:08d}",
             "object": "chat.completion",
@@ -658,10 +729,19 @@ class OpenAIWireServer(WireServer):
                 "prompt_tokens": usage.input_tokens,
                 "completion_tokens": usage.output_tokens,
                 "total_tokens": usage.input_tokens + usage.output_tokens,
-                "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+                "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens or 0},
             },
             "system_fingerprint": None,
         }
+
+    def cache_rule(self, model: str) -> CacheRule:
+        return OPENAI_RULE
+
+    def prompt_blocks(self, body: Mapping[str, Any]) -> list[PromptBlock]:
+        """Tools, the response format, then the messages: OpenAI caches any prefix of them."""
+        parts = [*(body.get("tools") or []), *([body["response_format"]] if body.get("response_format") else []),
+                 *(body.get("messages") or [])]
+        return [_wire_block(part) for part in parts]
 
     def render_error(self, reply: WireReply) -> dict[str, Any]:
         default_type = "server_error" if reply.status >= 500 else _OPENAI_ERROR_TYPES.get(reply.status,
@@ -693,7 +773,11 @@ class AnthropicWireServer(WireServer):
         for position, call in enumerate(reply.tool_calls):
             content.append({"type": "tool_use", "id": call.id or _default_call_id("toolu_", call, position),
                             "name": call.name, "input": call.arguments})
-        usage = self.estimated_usage(reply, request_size)
+        usage = self.reported_usage(reply, body, request_size)
+        if not reply.scripts_cache:
+            # The rule split a whole-prompt count: Anthropic's input_tokens is the part neither read nor written.
+            usage = dataclasses.replace(usage, input_tokens=usage.input_tokens - (usage.cached_input_tokens or 0)
+                                        - (usage.cache_creation_input_tokens or 0))
         return {
             "id": f"msg_{call_index:08d}",
             "type": "message",
@@ -705,10 +789,20 @@ class AnthropicWireServer(WireServer):
             "usage": {
                 "input_tokens": usage.input_tokens,
                 "output_tokens": usage.output_tokens,
-                "cache_creation_input_tokens": usage.cache_creation_input_tokens,
-                "cache_read_input_tokens": usage.cached_input_tokens,
+                "cache_creation_input_tokens": usage.cache_creation_input_tokens or 0,
+                "cache_read_input_tokens": usage.cached_input_tokens or 0,
             },
         }
+
+    def cache_rule(self, model: str) -> CacheRule:
+        return anthropic_rule(model)
+
+    def prompt_blocks(self, body: Mapping[str, Any]) -> list[PromptBlock]:
+        """Tools, system blocks, then each turn's content blocks: cached only up to a cache_control mark."""
+        parts = [*(body.get("tools") or []), *_content_blocks(body.get("system"))]
+        for turn in body.get("messages") or []:
+            parts += _content_blocks(turn.get("content"))
+        return [_wire_block(part, breakpoint="cache_control" in part) for part in parts]
 
     def render_error(self, reply: WireReply) -> dict[str, Any]:
         default_type = _ANTHROPIC_ERROR_TYPES.get(reply.status, "api_error" if reply.status >= 500

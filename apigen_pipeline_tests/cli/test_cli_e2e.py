@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from apigen_pipeline.cli import main
+from apigen_pipeline.cli.reading import read_only_connection
 from apigen_pipeline_tests.cli.conftest import MOCK, apigen, clean_env, write_config
 
 BATCH = "2026-11-20"
@@ -44,7 +45,17 @@ def failed(project, succeeded):
 def test_a_successful_run_prints_its_funnel(succeeded):
     assert f"partition mockshop|{BATCH}: SUCCESS" in succeeded.stdout
     assert f"  mockshop|{BATCH}: 2 contexts -> " in succeeded.stdout
+    assert "; per verified trajectory $0.0000 (projected $" in succeeded.stdout
     assert succeeded.stderr_lines == []
+
+
+@pytest.mark.slow
+def test_the_default_run_generates_without_evaluating_pass_k(project, succeeded):
+    home, _ = project
+    with read_only_connection(home) as con:
+        requests_by_asset = dict(con.execute("SELECT asset, count(*) FROM llm_requests GROUP BY asset").fetchall())
+    assert requests_by_asset.get("trajectories", 0) > 0
+    assert "passk_evaluation" not in requests_by_asset
 
 
 @pytest.mark.slow

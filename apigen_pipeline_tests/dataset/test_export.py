@@ -144,6 +144,11 @@ def test_simulated_data_is_marked_not_for_training(exported: tuple[Path, ExportM
     kept = phase2_result.trajectories
     assert card["tool_calls"]["max"] == max(a.tool_calls for a in kept)
     assert card["cost"]["projected_usd"] == 1.25 and card["config_hash"] == "abc123"
+    # Every kept trajectory was paid for, the ones the exporter left out included.
+    assert card["cost"]["verified_trajectories"] == len(kept) == manifest.rows + card["rows_dropped"]
+    assert card["cost"]["projected_usd_per_verified_trajectory"] == pytest.approx(1.25 / len(kept), abs=1e-6)
+    per_trajectory = f"${card['cost']['projected_usd_per_verified_trajectory']:.4f} projected"
+    assert per_trajectory in (root / "cards/mockshop/2026-01-01.md").read_text()
 
 
 def test_real_data_is_not_marked(tmp_path: Path, phase2_result: Phase2Result, source: ExportSource,

@@ -21,6 +21,7 @@ import pytest
 
 from apigen_pipeline.config import DomainConfig, PipelineConfig
 from apigen_pipeline.definitions import build_definitions
+from apigen_pipeline.defs.automation.batches import BATCH_JOB_NAME
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.llm.types import LLMRequest
@@ -126,7 +127,7 @@ def wire_config(openai_url: str, anthropic_url: str, domain: dict[str, str], con
 
 def run_graph(config: PipelineConfig) -> RunRecord:
     domain = config.domains[0].name
-    job = build_definitions(config=config).resolve_implicit_global_asset_job_def()
+    job = build_definitions(config=config).resolve_job_def(BATCH_JOB_NAME)  # pass^k as the config says
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(partition_key=Partition(domain, BATCH).key(), instance=instance,
                                         raise_on_error=False)
@@ -172,7 +173,7 @@ def run_on_wire_servers(home: Path, domain: dict[str, str], contexts: int, evalu
 @pytest.fixture(scope="module")
 def wire_run(tmp_path_factory: pytest.TempPathFactory) -> WireRun:
     return run_on_wire_servers(tmp_path_factory.mktemp("wire_pipeline") / "apigen_home", MOCK_DOMAIN, CONTEXTS,
-                               {"k": 2, "max_tasks": 2}, rerun=True)
+                               {"enabled": True, "k": 2, "max_tasks": 2}, rerun=True)
 
 
 def first_asks(requests: list[RecordedRequest], provider: WireProvider) -> list[LLMRequest]:
@@ -249,6 +250,20 @@ def test_the_request_log_names_the_real_providers(wire_run: WireRun):
     assert len(log) <= sent <= int(log["attempts"].sum() + log["repair_turns"].sum())
     first_metadata = wire_run.first.metadata
     assert sum(first_metadata[asset]["llm_requests_answered"] for asset in LLM_ASSETS) == len(log)
+
+
+def test_the_servers_prompt_cache_hits_are_stored_per_request_and_priced(wire_run: WireRun):
+    log = warehouse(wire_run).query("llm/all_requests", [])
+    hit_rate = {role: rows["cached_input_tokens"].sum() / rows["input_tokens"].sum()
+                for role, rows in log.groupby("role")}
+    # Every generator prompt opens with the same policy and tools (over 1,024 tokens even for the small mock
+    # domain, whose agent prompt is shorter than that minimum): most of its prompt tokens come from the cache.
+    assert hit_rate["generator"] > 0.3, hit_rate
+    assert (log["cached_input_tokens"] <= log["input_tokens"]).all()  # a re-sent body (best-of-N) may hit whole
+    # The mock domain's judge prompts stay below Anthropic's minimum before the breakpoint (see
+    # llm/test_prompt_cache_wire.py for Anthropic's reads and writes); OpenAI never bills a write.
+    assert (log[log["provider"] == "openai"]["cache_write_input_tokens"] == 0).all()
+    assert not log["via_batch"].any()
 
 
 def test_a_second_run_sends_nothing_and_answers_from_the_request_log(wire_run: WireRun):

@@ -119,3 +119,25 @@ def test_override_can_point_at_an_openai_compatible_server():
     env = {"APIGEN_LLM": "openai:qwen2.5-coder", "APIGEN_LLM_BASE_URL": "http://127.0.0.1:8080/v1"}
     route = LLMSettings.from_sources(None, env=env).route("agent")
     assert route.target.base_url == "http://127.0.0.1:8080/v1" and route.target.model == "qwen2.5-coder"
+
+
+def test_override_takes_its_timeout_and_concurrency_from_the_environment():
+    env = {"APIGEN_LLM": "openai:qwen2.5-0.5b", "APIGEN_LLM_BASE_URL": "http://127.0.0.1:8080/v1",
+           "APIGEN_LLM_TIMEOUT": "900", "APIGEN_LLM_CONCURRENCY": "1"}
+    settings = LLMSettings.from_sources(None, env=env)
+    assert settings.max_concurrency == 1
+    assert {settings.route(role).target.timeout_s for role in ("generator", "agent", "human")} == {900.0}
+    assert settings.route("judge", 0).target.timeout_s == 900.0
+    # Without the variables, the defaults.
+    plain = LLMSettings.from_sources(None, env={"APIGEN_LLM": "openai:qwen2.5-0.5b"})
+    assert plain.max_concurrency == 16 and plain.route("agent").target.timeout_s == 60.0
+
+
+def test_pipeline_config_honours_the_timeout_and_concurrency_variables(monkeypatch):
+    from apigen_pipeline.config import load_pipeline_config
+
+    monkeypatch.setenv("APIGEN_LLM", "openai:qwen2.5-0.5b")
+    monkeypatch.setenv("APIGEN_LLM_TIMEOUT", "600")
+    monkeypatch.setenv("APIGEN_LLM_CONCURRENCY", "2")
+    settings = load_pipeline_config(None).llm
+    assert settings.max_concurrency == 2 and settings.route("generator").target.timeout_s == 600.0

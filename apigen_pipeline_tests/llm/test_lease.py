@@ -25,6 +25,7 @@ from apigen_pipeline.testing.wire_servers import OpenAIWireServer
 from apigen_pipeline.warehouse import Warehouse
 
 SCOPE = lease_scope("retail", "2026-01-01", "blueprints")
+TTL_S = 1.5
 
 
 def never_gone(holder: str) -> bool:
@@ -61,17 +62,18 @@ def test_a_second_holder_waits_until_the_first_releases(warehouse):
 
 
 def test_the_heartbeat_keeps_a_claim_alive_and_a_crashed_holders_claim_expires(warehouse):
-    holder = PartitionLease(warehouse, SCOPE, ttl_s=0.4, is_gone=never_gone)
-    waiter = PartitionLease(warehouse, SCOPE, ttl_s=0.4, poll_s=0.02, is_gone=never_gone)
+    # TTLs of seconds, not tenths: on a loaded 2-core machine a heartbeat can be late by a few tenths.
+    holder = PartitionLease(warehouse, SCOPE, ttl_s=TTL_S, is_gone=never_gone)
+    waiter = PartitionLease(warehouse, SCOPE, ttl_s=TTL_S, poll_s=0.02, is_gone=never_gone)
     holder.acquire()
     with pytest.raises(LeaseTimeoutError):
-        waiter.acquire(timeout_s=1.2)  # three TTLs: renewed all along
+        waiter.acquire(timeout_s=3 * TTL_S)  # three TTLs: renewed all along
     # The holder dies without releasing (its heartbeat stops, its claim stays behind).
     holder._stop.set()
     holder._heartbeat.join()
     started = time.monotonic()
     waiter.acquire(timeout_s=5)
-    assert time.monotonic() - started <= 0.4 + 0.5
+    assert time.monotonic() - started <= TTL_S + 1.0
     waiter.release()
     assert not holder.lost
 
@@ -138,9 +140,9 @@ def test_contenders_hold_a_ducklake_lease_one_at_a_time(tmp_path):
         assert hold_in_turns(lake, 4) == 1
         assert claims(lake) == []
         # The heartbeat renews the claim in the lake too (an UPDATE there), well past its first expiry.
-        with PartitionLease(lake, SCOPE, ttl_s=0.4, is_gone=never_gone) as held:
+        with PartitionLease(lake, SCOPE, ttl_s=TTL_S, is_gone=never_gone) as held:
             with pytest.raises(LeaseTimeoutError):
-                PartitionLease(lake, SCOPE, ttl_s=0.4, poll_s=0.02, is_gone=never_gone).acquire(timeout_s=1.0)
+                PartitionLease(lake, SCOPE, ttl_s=TTL_S, poll_s=0.02, is_gone=never_gone).acquire(timeout_s=3 * TTL_S)
             assert not held.lost
     finally:
         close_shared_lakes()

@@ -131,7 +131,8 @@ HARNESSES = [
     Harness("anthropic", AnthropicWireServer, AnthropicProvider, "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
             anthropic_tool_calls_sent, anthropic_tool_results_sent, anthropic_schema_sent,
             lambda u: Usage(input_tokens=u.input_tokens + u.cached_input_tokens + u.cache_creation_input_tokens,
-                            output_tokens=u.output_tokens, cached_input_tokens=u.cached_input_tokens)),
+                            output_tokens=u.output_tokens, cached_input_tokens=u.cached_input_tokens,
+                            cache_write_input_tokens=u.cache_creation_input_tokens)),
 ]
 
 

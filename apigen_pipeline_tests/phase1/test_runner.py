@@ -1,8 +1,10 @@
 import json
 
+from apigen_pipeline.llm.context_window import ContextWindow
+from apigen_pipeline.llm.tokens import estimate_request_tokens
 from apigen_pipeline.llm.types import ErrorKind
 from apigen_pipeline.phase1.contexts import TaskContext
-from apigen_pipeline.phase1.prompts import tagged_json, tagged_text
+from apigen_pipeline.phase1.prompts import generator_request, tagged_json, tagged_text
 from apigen_pipeline.phase1.rows import blueprint_attempt_rows, blueprint_rows, committee_vote_rows
 from apigen_pipeline.phase1.runner import run_phase1
 from apigen_pipeline.phase1.settings import Phase1Config, RecombinationConfig
@@ -212,3 +214,20 @@ def test_an_empty_placeholder_blueprint_stops_at_format_before_a_lenient_committ
     result = run_phase1(rename_contexts(1), mock_environment(), no_write, lenient)
     assert [a.failure_reason for a in result.attempts] == ["format.no_write_action"]
     assert result.stats.failures_by_reason == {"format.no_write_action": 1}
+
+
+def test_a_generator_model_with_a_small_window_gets_shrunk_contexts_that_fit():
+    contexts = rename_contexts(3)
+    sizes = []
+    for context in contexts:
+        request = generator_request(context, mock_environment(), "v2", 0, None, None, 0.7, 64)
+        sizes.append(estimate_request_tokens(request))
+    client = script()
+    window = min(sizes) - 1 + 64  # the prompt room (window - max_tokens) is just under the smallest full prompt
+    client.context_window = lambda role: ContextWindow(tokens=window, source="config") if role == "generator" else None
+    result = run_phase1(contexts, mock_environment(), client, NO_RECOMBINATION.model_copy(update={"max_tokens": 64}))
+    generated = [r for r in client.requests if r.role == "generator"]
+    assert len(generated) == 3 and all(estimate_request_tokens(r) <= window - 64 for r in generated)
+    assert all(len(tagged_json(user_text(r), "context")["examples"]) < len(c.examples)
+               for r, c in zip(generated, contexts, strict=True))
+    assert len(result.blueprints) == 3  # the shrunk contexts still carry what the task needs

@@ -65,6 +65,8 @@ def cluster(tmp_path_factory):
         cluster.pipeline_config.write_text(yaml.safe_dump({
             "sampling": {"contexts_per_partition": CONTEXTS},
             "export": {"target": f"s3://{BUCKET}/exports"},
+            # pass^k in `apigen run` too: the launcher materializes the whole graph, evaluation included.
+            "evaluation": {"enabled": True},
         }))
         setup = cluster.machine("setup")
         init = cluster.run(setup, [sys.executable, "-m", "apigen_pipeline.warehouse.lake_setup", "init"])

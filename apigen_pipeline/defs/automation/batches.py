@@ -32,6 +32,7 @@ SCHEDULE_NAME = "generate_newest_batch"
 BACKFILL_SENSOR_NAME = "backfill_batch_range"
 RANGE_SEPARATOR = ".."
 CONTEXTS_ASSET = "task_contexts"
+EVALUATION_ASSET = "passk_evaluation"
 CONTEXTS_COUNT_FIELD = "contexts_per_partition"
 
 Clock = Callable[[], datetime]
@@ -88,10 +89,12 @@ def not_yet_requested(instance: dg.DagsterInstance, planned: Sequence[BatchReque
     return [p for p in planned if p.run_key not in taken]
 
 
-def batch_assets(partitions_def: dg.PartitionsDefinition,
-                 assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
-    """The assets a batch run materializes: all of those partitioned by domain x batch."""
-    return [a for a in assets if a.partitions_def == partitions_def]
+def batch_assets(partitions_def: dg.PartitionsDefinition, assets: Sequence[dg.AssetsDefinition],
+                 evaluate: bool) -> list[dg.AssetsDefinition]:
+    """The assets a batch run materializes: all of those partitioned by domain x batch, the pass^k
+    evaluation only when `evaluate` (it is opt-in: `evaluation.enabled`)."""
+    return [a for a in assets if a.partitions_def == partitions_def
+            and (evaluate or dg.AssetKey(EVALUATION_ASSET) not in a.keys)]
 
 
 def batch_run_config(config: PipelineConfig, assets: Sequence[dg.AssetsDefinition]) -> dict:
@@ -117,7 +120,7 @@ class BatchAutomation:
         self.config = config
         self.partitions_def = partitions_def
         self.batches_def = _batch_dimension(partitions_def)
-        self.assets = batch_assets(partitions_def, assets)
+        self.assets = batch_assets(partitions_def, assets, evaluate=config.evaluation.enabled)
         if not self.assets:
             raise ValueError("no asset is partitioned by the given domain x batch partitions")
         self.run_config = batch_run_config(config, self.assets)
@@ -128,7 +131,7 @@ class BatchAutomation:
             BATCH_JOB_NAME,
             selection=dg.AssetSelection.assets(*self.assets),
             tags=dict(RUN_RETRY_TAGS),
-            description="Every stage of one domain x batch partition.",
+            description="Every stage of one domain x batch partition (pass^k only with evaluation.enabled).",
         )
 
     def newest_batch(self, at: datetime) -> str | None:

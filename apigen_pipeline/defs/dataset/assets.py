@@ -1,5 +1,6 @@
 """Stages 4-5: the exported training dataset, pass^k evaluation and the generation report."""
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -11,9 +12,11 @@ from apigen_pipeline.dataset.export import ExportSource, export_dataset
 from apigen_pipeline.dataset.passk import run_passk_evaluation
 from apigen_pipeline.dataset.report import (
     GenerationReport,
+    RolePromptTokens,
     UsageTotals,
     build_generation_report,
     generation_report_rows,
+    markdown_prompt_tokens,
 )
 from apigen_pipeline.dataset.rows import passk_result_rows
 from apigen_pipeline.dataset.targets import LocalTarget, S3Target
@@ -21,7 +24,12 @@ from apigen_pipeline.defs.shared.environment import environment_for
 from apigen_pipeline.defs.shared.frames import partition_frame
 from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata, simulated_backend
 from apigen_pipeline.defs.shared.metadata import markdown_counts
-from apigen_pipeline.defs.shared.partition_reads import kept_blueprints, kept_trajectories, usage_totals
+from apigen_pipeline.defs.shared.partition_reads import (
+    kept_blueprints,
+    kept_trajectories,
+    prompt_tokens_by_role,
+    usage_totals,
+)
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.defs.shared.policies import (
     LLM_STAGE_BACKFILL_POLICY,
@@ -54,7 +62,7 @@ def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         environment, _ = environment_for(pipeline_config, partition.domain)
         store = warehouse.get()
         usage = usage_totals(store, partition)
-        card = dataset_card_info(config, usage)
+        card = dataset_card_info(config, usage, prompt_tokens_by_role(store, partition))
         source = ExportSource(domain=partition.domain, batch=partition.batch,
                               system_text=agent_system_text(environment, partition.domain, config.phase2.prompts.agent),
                               tools=agent_tools(environment), write_tools=environment.write_tools)
@@ -75,7 +83,8 @@ def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.Assets
     return training_dataset
 
 
-def dataset_card_info(config: PipelineConfig, usage: UsageTotals) -> DatasetCardInfo:
+def dataset_card_info(config: PipelineConfig, usage: UsageTotals,
+                      prompt_tokens: Mapping[str, RolePromptTokens] | None = None) -> DatasetCardInfo:
     """What the card says about how the rows were made: backend, models per role, prompts, cost."""
     simulated = config.llm.route("agent").target.provider == "simulated"
     return DatasetCardInfo(
@@ -84,9 +93,11 @@ def dataset_card_info(config: PipelineConfig, usage: UsageTotals) -> DatasetCard
                 ("generator", "summarizer", "recombiner", "human", "critic", "agent")}
         | {f"judge_{i}": _model_label(config.llm.route("judge", i)) for i in range(len(config.llm.judges))},
         prompt_versions={"agent": config.phase2.prompts.agent, "human": config.phase2.prompts.human,
-                         "critic": config.phase2.prompts.critic},
+                         "critic": config.phase2.prompts.critic} | config.phase1.prompts.model_dump(),
         config_hash=config.fingerprint(), cost_usd=usage.cost_usd, projected_cost_usd=usage.projected_cost_usd,
-        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+        input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
+        output_tokens=usage.output_tokens,
+        prompt_tokens_by_role={role: tokens.model_dump() for role, tokens in (prompt_tokens or {}).items()})
 
 
 def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -95,7 +106,8 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
         kinds={"python", "duckdb"}, owners=["team:apigen"], op_tags={"apigen/stage": "evaluation"},
         **llm_stage_asset_options(),
         description="pass^1..pass^k of the configured agent model on the partition's accepted blueprints, with the "
-                    "same human simulator and verification: the generated tasks double as a benchmark.")
+                    "same human simulator and verification: the generated tasks double as a benchmark. Opt-in: "
+                    "batch runs include it with evaluation.enabled; materializing it evaluates the chosen partitions.")
     def passk_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                          pipeline_config: PipelineConfigResource, llm: LLMResource) -> dg.MaterializeResult:
         partition = Partition.of(context)
@@ -110,7 +122,7 @@ def build_passk_evaluation(partitions_def: dg.PartitionsDefinition) -> dg.Assets
                 update={"agent": ModelRef.parse(evaluation.agent_model)})})
         label = settings.route("agent").target.label
         metadata: dict[str, object] = {"tasks": len(blueprints), "agent": label}
-        if evaluation.enabled and blueprints:
+        if blueprints:  # materializing this asset is the opt-in (batch runs leave it out unless enabled)
             environment, _ = environment_for(pipeline_config, partition.domain)
             call_context = CallContext(domain=partition.domain, batch=partition.batch, run_id=context.run.run_id,
                                        asset="passk_evaluation")
@@ -150,7 +162,7 @@ def build_generation_report_asset(partitions_def: dg.PartitionsDefinition) -> dg
         report = build_generation_report(partition.domain, partition.batch,
                                          Phase1Stats.model_validate_json(stats["phase1"]),
                                          Phase2Stats.model_validate_json(stats["phase2"]), dataset_rows,
-                                         usage_totals(store, partition))
+                                         usage_totals(store, partition), prompt_tokens_by_role(store, partition))
         rows = generation_report_rows(report)
         store.replace_partition(partition.domain, partition.batch, [
             PartitionWrite("generation_report", partition_frame(rows, partition, context, config.fingerprint()))])
@@ -170,6 +182,8 @@ def report_metadata(report: GenerationReport) -> dict[str, object]:
         "funnel": dg.MetadataValue.md("\n".join(funnel)),
         "failures_by_reason": dg.MetadataValue.md("\n".join(failures)),
         "verified_trajectories": report.verified_trajectories,
+        "prompt_tokens_by_role": dg.MetadataValue.md(markdown_prompt_tokens(report.prompt_tokens_by_role)),
+        **{f"prompt_tokens_p50_{role}": tokens.p50 for role, tokens in report.prompt_tokens_by_role.items()},
         "cost_usd": round(report.usage.cost_usd, 6),
         "projected_cost_usd": round(report.usage.projected_cost_usd, 6),
     }
@@ -179,6 +193,8 @@ def report_metadata(report: GenerationReport) -> dict[str, object]:
                  "projected_cost_per_verified_trajectory"):
         value = getattr(report, name)
         metadata[name] = round(value, 6) if value is not None else float("nan")
+    hit_rate = report.usage.prompt_cache_hit_rate
+    metadata["prompt_cache_hit_rate"] = hit_rate if hit_rate is not None else float("nan")
     return metadata
 
 

@@ -17,6 +17,7 @@ from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.defs.shared.policies import non_retryable
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.llm.config import LLMSettings
+from apigen_pipeline.llm.context_window import ContextWindow
 from apigen_pipeline.llm.gateway import (
     CallContext,
     FailureRateExceededError,
@@ -24,7 +25,7 @@ from apigen_pipeline.llm.gateway import (
     PermanentProviderError,
 )
 from apigen_pipeline.llm.session import partition_gateway
-from apigen_pipeline.llm.types import LLMRequest, LLMResult
+from apigen_pipeline.llm.types import LLMRequest, LLMResult, Role
 from apigen_pipeline.paths import spool_dir
 from apigen_pipeline.percentile import percentile
 from apigen_pipeline.simulated import SimulatedBackend
@@ -38,6 +39,9 @@ class BoundClient:
 
     gateway: LLMGateway
     call_context: CallContext
+
+    def context_window(self, role: Role) -> ContextWindow | None:
+        return self.gateway.context_window(role)
 
     def complete_many(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         try:
@@ -106,6 +110,8 @@ def llm_metadata(gateway: LLMGateway) -> dict[str, object]:
         "llm_retries": int(sum(stats.retries.values())),
         "llm_input_tokens": int(stats.total("input_tokens")),
         "llm_cached_input_tokens": int(stats.total("cached_input_tokens")),
+        # Share of the prompt tokens sent that the providers (or, simulated, their cache rule) served cached.
+        "llm_prompt_cache_hit_rate": round(stats.total("cached_input_tokens") / max(1, stats.total("input_tokens")), 4),
         "llm_output_tokens": int(stats.total("output_tokens")),
         "llm_cost_usd": round(stats.cost_usd, 6),
         "llm_projected_cost_usd": round(stats.projected_cost_usd, 6),

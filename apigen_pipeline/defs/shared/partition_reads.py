@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apigen_pipeline.dataset.report import UsageTotals
+from apigen_pipeline.dataset.report import RolePromptTokens, UsageTotals
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.phase1.models import AcceptedBlueprint
 from apigen_pipeline.phase1.rows import accepted_blueprint_from_row
@@ -26,5 +26,14 @@ def usage_totals(store: Warehouse, partition: Partition) -> UsageTotals:
     """Tokens and cost of every LLM request logged for the partition."""
     row = store.query("report/usage_totals", [partition.domain, partition.batch]).iloc[0]
     return UsageTotals(input_tokens=int(row["input_tokens"]), output_tokens=int(row["output_tokens"]),
-                       cached_input_tokens=int(row["cached_input_tokens"]), cost_usd=float(row["cost_usd"]),
+                       cached_input_tokens=int(row["cached_input_tokens"]),
+                       cache_write_input_tokens=int(row["cache_write_input_tokens"]), cost_usd=float(row["cost_usd"]),
                        projected_cost_usd=float(row["projected_cost_usd"]))
+
+
+def prompt_tokens_by_role(store: Warehouse, partition: Partition) -> dict[str, RolePromptTokens]:
+    """Input tokens per request of each role logged for the partition (p50/p95)."""
+    frame = store.query("report/prompt_tokens_by_role", [partition.domain, partition.batch])
+    return {str(row["role"]): RolePromptTokens(requests=int(row["requests"]), p50=round(float(row["p50"]), 1),
+                                               p95=round(float(row["p95"]), 1))
+            for row in frame.to_dict("records")}

@@ -120,11 +120,15 @@ def sample_domain_data(db: Database, rng: random.Random, write_tools: Sequence[s
     assert record is not None
     user = _with_id(chosen, record)
 
-    reservations = {rid: r for rid in user.get("reservations") or [] if (r := db.get("reservations", rid)) is not None}
+    # The records the task can involve: the reservations a sampled write can act on (all of them when no
+    # write acts on one) and their flights.
+    candidates = _candidates(db, user, tools)
+    involved = {rid for rids in candidates.values() for rid in rids}
+    reservations = {rid: r for rid in user.get("reservations") or []
+                    if (not candidates or rid in involved) and (r := db.get("reservations", rid)) is not None}
     wanted_dates: dict[str, set[str]] = {}
     # Alternative dates are shown only for reservations whose flights can actually be changed.
-    changeable = set(_candidates(db, user, ["update_reservation_flights"])["update_reservation_flights"]
-                     if "update_reservation_flights" in tools else ())
+    changeable = set(candidates.get("update_reservation_flights", ()))
     for reservation_id, reservation in reservations.items():
         shifts = DATE_SHIFTS if reservation_id in changeable else ()
         for segment in reservation["flights"]:

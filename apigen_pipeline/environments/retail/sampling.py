@@ -45,6 +45,7 @@ from apigen_pipeline.environments.retail.domain import (
     PENDING_ORDER_WRITES,
     PRODUCTS,
     RETURN_ITEMS,
+    STATUS_REQUIRED,
     USERS,
     WRITE_TOOLS,
     charged_methods,
@@ -129,9 +130,14 @@ def sample_domain_data(db: Database, rng: random.Random, write_tools: Sequence[s
 
 
 def _records_for(db: Database, user_id: str, tools: Sequence[str], rng: random.Random) -> dict[str, dict[str, Any]]:
+    """The records the task can involve: the user, the orders in a status the writes act on (all of them when
+    no write acts on an order), and the products of the orders whose items may change, with the variants on
+    sale (only an available variant can replace an item)."""
     user = db.get(USERS, user_id)
     assert user is not None
     orders = {order_id: order for order_id in user.get("orders") or [] if (order := db.get(ORDERS, order_id)) is not None}
+    statuses = {STATUS_REQUIRED[tool] for tool in tools if tool in STATUS_REQUIRED}
+    orders = {order_id: order for order_id, order in orders.items() if not statuses or order.get("status") in statuses}
     if any(tool in ITEM_CHANGE_WRITES for tool in tools):
         # Every order that could be changed brings its products, so the variants to swap to are known.
         wanted = {PENDING} if MODIFY_ORDER_ITEMS in tools else set()
@@ -144,8 +150,13 @@ def _records_for(db: Database, user_id: str, tools: Sequence[str], rng: random.R
         for item in order.get("items") or []:
             product = db.get(PRODUCTS, str(item.get("product_id")))
             if product is not None:
-                products[item["product_id"]] = product
+                products[item["product_id"]] = _on_sale(product)
     return {USERS: {user_id: user}, ORDERS: orders, PRODUCTS: products}
+
+
+def _on_sale(product: Record) -> Record:
+    variants = product.get("variants") or {}
+    return {**product, "variants": {key: variant for key, variant in variants.items() if variant.get("available")}}
 
 
 def _identity(user_id: str, user: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:

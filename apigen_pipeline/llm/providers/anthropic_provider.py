@@ -181,6 +181,7 @@ def llm_response_from_message(message: Any, schema_tool: str | None, wrapped: bo
                 input_tokens=(usage.get("input_tokens") or 0) + cache_creation + cache_read,
                 output_tokens=usage.get("output_tokens") or 0,
                 cached_input_tokens=cache_read,
+                cache_write_input_tokens=cache_creation,
             ),
             model=message.get("model"),
         )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from apigen_pipeline.config import PipelineConfig
+from apigen_pipeline.config import EvaluationConfig, PipelineConfig
 from apigen_pipeline.definitions import build_asset_graph
 from apigen_pipeline.defs.automation.batches import (
     BACKFILL_SENSOR_NAME,
@@ -154,7 +154,7 @@ def test_the_schedule_follows_the_configured_cadence_and_starts_stopped_by_defau
 
 
 def test_the_batch_job_selects_every_partitioned_asset_and_carries_run_retry_tags():
-    config = two_domain_config()
+    config = two_domain_config().model_copy(update={"evaluation": EvaluationConfig(enabled=True)})
     pipeline = build_asset_graph(config)
     assets = list(pipeline.assets or [])
 
@@ -171,6 +171,17 @@ def test_the_batch_job_selects_every_partitioned_asset_and_carries_run_retry_tag
     assert "unpartitioned_report" not in selected
     for key, value in RUN_RETRY_TAGS.items():
         assert job.tags[key] == value
+
+
+def test_pass_k_is_opt_in_the_batch_job_leaves_it_out_unless_evaluation_is_enabled():
+    default = two_domain_config()
+    assert default.evaluation.enabled is False
+    for enabled in (False, True):
+        config = default.model_copy(update={"evaluation": EvaluationConfig(enabled=enabled)})
+        job = full_definitions(config).resolve_job_def(BATCH_JOB_NAME)
+        selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+        assert ("passk_evaluation" in selected) is enabled
+        assert {"trajectories", "training_dataset", "generation_report"} <= selected
 
 
 def test_automation_needs_an_asset_in_the_batch_partitions():

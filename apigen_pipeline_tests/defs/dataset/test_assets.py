@@ -57,6 +57,16 @@ def test_whole_graph_exports_a_verified_dataset_and_a_funnel(config):
     report = warehouse.read_partition("generation_report", "mockshop", BATCH).sort_values("stage_order")
     stages = dict(zip(report["stage"], report["count"], strict=True))
     assert stages["contexts"] == 10
+    # Input tokens per request of each role, from the request log: in the report, its metadata and the card.
+    logged = warehouse.query("report/prompt_tokens_by_role", ["mockshop", BATCH])
+    by_role = json.loads(report["prompt_tokens_by_role"].iloc[0])
+    assert {"generator", "judge", "agent", "human"} <= set(by_role)
+    generator = logged[logged["role"] == "generator"].iloc[0]
+    assert by_role["generator"]["requests"] == generator["requests"] > 0
+    assert 0 < by_role["generator"]["p50"] == round(generator["p50"], 1) <= by_role["generator"]["p95"]
+    assert metadata_of(result, "generation_report")["prompt_tokens_p50_generator"].value == by_role["generator"]["p50"]
+    assert set(card["prompt_tokens_by_role"]) >= {"generator", "judge"}
+    assert card["prompt_versions"]["generator"] == "v2"
     assert stages["dataset_rows"] == len(kept)
     passk = warehouse.read_partition("passk_results", "mockshop", BATCH)
     assert sorted(passk["k"]) == [1, 2]

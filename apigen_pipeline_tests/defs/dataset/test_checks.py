@@ -7,6 +7,7 @@ import dagster as dg
 
 from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.definitions import build_definitions
+from apigen_pipeline.defs.automation.batches import BATCH_JOB_NAME
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.paths import exports_dir, warehouse_path
 
@@ -29,7 +30,7 @@ def test_the_export_check_passes_on_a_real_export_and_fails_on_an_empty_conversa
     # A job of the check alone: re-materializing the asset would rewrite the tampered file.
     definitions = dg.Definitions.merge(build_definitions(config=config), dg.Definitions(
         jobs=[dg.define_asset_job("export_check_only", selection=dg.AssetSelection.checks(CHECK))]))
-    job = definitions.resolve_implicit_global_asset_job_def()
+    job = definitions.resolve_job_def(BATCH_JOB_NAME)
     key = Partition("mockshop", BATCH).key()
     with dg.instance_for_test() as instance:
         first = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,

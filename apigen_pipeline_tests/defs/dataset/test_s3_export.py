@@ -10,6 +10,7 @@ import pytest
 
 from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.definitions import build_definitions
+from apigen_pipeline.defs.automation.batches import BATCH_JOB_NAME
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.paths import warehouse_path
 from apigen_pipeline_tests.s3_server import moto_s3
@@ -28,7 +29,7 @@ def test_training_dataset_exports_to_s3(mock_config, monkeypatch):
         config = PipelineConfig.model_validate({**mock_config.model_dump(mode="json"),
                                                 "export": {"target": "s3://datasets/apigen"},
                                                 "evaluation": {"enabled": False}})
-        job = build_definitions(config=config).resolve_implicit_global_asset_job_def()
+        job = build_definitions(config=config).resolve_job_def(BATCH_JOB_NAME)
         with dg.instance_for_test() as instance:
             result = job.execute_in_process(partition_key=Partition("mockshop", BATCH).key(), instance=instance,
                                             raise_on_error=False)

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from apigen_pipeline.environments.airline import plugin as airline_plugin
+from apigen_pipeline.environments.airline.planning import supports
 from apigen_pipeline.environments.airline.sampling import propose_actions, sample_domain_data
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.dependency_graph import DependencyGraph
@@ -60,7 +61,11 @@ def test_sample_holds_the_user_and_what_the_task_can_touch(env):
     sample = env.sample_domain_data(random.Random(5), ["cancel_reservation"])
     user = sample.records["users"][sample.user_id]
     assert sample.identity == {"user_id": sample.user_id}
-    assert set(sample.records["reservations"]) == set(user["reservations"])
+    # The reservations a cancellation can act on, and only those (the prompt carries what the task can involve).
+    cancellable = [rid for rid in user["reservations"] if supports(
+        "cancel_reservation", lambda number: env.fresh_database().get("flights", number), user,
+        env.fresh_database().get("reservations", rid))]
+    assert cancellable and list(sample.records["reservations"]) == cancellable
     for reservation in sample.records["reservations"].values():
         for segment in reservation["flights"]:
             assert segment["date"] in sample.records["flights"][segment["flight_number"]]["dates"]

@@ -66,7 +66,7 @@ def test_sample_fits_the_requested_tool_and_authenticates_its_user(env):
         sample = env.sample_domain_data(rng, [tool])
         orders = sample.records[ORDERS].values()
         assert all(order["user_id"] == sample.user_id for order in orders)
-        assert any(order["status"] == status for order in orders)
+        assert orders and all(order["status"] == status for order in orders)  # only what the write can act on
         auth = propose_actions(sample, [tool], rng)[0]
         assert env.execute(env.fresh_database(), auth.name, auth.arguments).ok
         assert set(sample.identity) in ({"email"}, {"first_name", "last_name", "zip"}, {"user_id"})
@@ -77,6 +77,8 @@ def test_item_tools_bring_the_products_to_swap_to(env):
     delivered_products = {item["product_id"] for order in sample.records[ORDERS].values()
                           if order["status"] == "delivered" for item in order["items"]}
     assert delivered_products <= set(sample.records["products"])
+    variants = [v for product in sample.records["products"].values() for v in product["variants"].values()]
+    assert variants and all(v["available"] for v in variants)  # only a variant on sale can replace an item
 
 
 def test_sampling_is_reproducible_and_hands_out_copies(env):
