@@ -589,7 +589,8 @@ def _typed_anthropic_reading(message: Any) -> LLMResponse:
         tool_calls=[ToolCallData(id=block.id, name=block.name, arguments=block.input)
                     for block in message.content if block.type == "tool_use"],
         usage=Usage(input_tokens=usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens,
-                    output_tokens=usage.output_tokens, cached_input_tokens=usage.cache_read_input_tokens))
+                    output_tokens=usage.output_tokens, cached_input_tokens=usage.cache_read_input_tokens,
+                    cache_write_input_tokens=usage.cache_creation_input_tokens))
 
 
 async def _through_the_typed_sdk(harness: Harness, server: WireServer, request: LLMRequest) -> LLMResponse:
