@@ -3,7 +3,9 @@
 Reports the non-LLM time per attempt (target < 5 ms on average), the share of wall time spent
 outside LLM calls, and the yield without the feedback loop (R = 0) and with the domain's default R.
 The simulated backend answers through a DirectClient (no cache, no retries), so "LLM time" here is
-the simulated provider's own time; everything else is the pipeline's Python.
+the simulated provider's own time; everything else is the pipeline's Python. The yields are those of
+simulated answers: they rehearse the pipeline (the loop runs, its plans are acted on) and measure
+nothing about any model.
 
     .venv/bin/python bench/phase1.py [--contexts 1000] [--domains retail airline] [--seed 0]
 """
@@ -35,7 +37,8 @@ def bench_domain(reference: str, count: int, seed: int) -> None:
     started = time.perf_counter()
     contexts = [sampler.sample("bench", index) for index in range(count)]
     sampling_s = time.perf_counter() - started
-    print(f"\n== {environment.name}: {count} contexts (sampled in {sampling_s:.2f} s)")
+    print(f"\n== {environment.name}: {count} contexts (sampled in {sampling_s:.2f} s); simulated yields rehearse "
+          "the pipeline, they measure nothing about models")
     for label, config in (("R=0", Phase1Config().with_feedback_rounds(0)), ("default R", Phase1Config())):
         result = run_phase1(contexts, environment, client(seed, environment), config)
         stats, timings = result.stats, result.timings

@@ -1,7 +1,9 @@
 """The dataset card of an export: counts, turn and tool-call statistics, provenance, cost.
 
 Rendered as JSON (machine-readable) and Markdown. Data made by the simulated backend is marked
-NOT FOR TRAINING in both: it rehearses the pipeline, it does not teach a model anything real.
+NOT FOR TRAINING in both: it rehearses the pipeline, it does not teach a model anything real. Whether it
+was is the rows' provenance (`simulated`: true, false or mixed, from the request log behind each row),
+never the configuration in force at export time.
 """
 
 from __future__ import annotations
@@ -13,16 +15,15 @@ from typing import Any
 
 from pydantic import Field
 
+from apigen_pipeline.llm.provenance import Simulated, fit_for_training
 from apigen_pipeline.records import FrozenModel
 
 NOT_FOR_TRAINING = "NOT FOR TRAINING"
 
 
 class DatasetCardInfo(FrozenModel):
-    """Provenance the exporter cannot see in the rows. No timestamps or run ids: cards must be reproducible."""
+    """What the exporter cannot see in the rows. No timestamps or run ids: cards must be reproducible."""
 
-    backend: str = "simulated"                      # "simulated", or the providers that answered
-    simulated: bool = True
     models: dict[str, str] = Field(default_factory=dict)           # role -> provider:model
     prompt_versions: dict[str, str] = Field(default_factory=dict)  # role -> version
     config_hash: str = ""
@@ -42,18 +43,25 @@ def _stats(values: Sequence[int]) -> dict[str, float]:
     return {"mean": round(sum(values) / len(values), 4), "min": min(values), "max": max(values)}
 
 
+BACKENDS = {"true": "simulated", "false": "live", "mixed": "simulated and live", None: "unknown"}
+
+
 def dataset_card(domain: str, batch: str, lineage: Sequence[Mapping[str, Any]], info: DatasetCardInfo,
-                 dropped_by_reason: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """`dropped_by_reason`: kept trajectories the exporter did not write (a trainer could not use them)."""
+                 dropped_by_reason: Mapping[str, int] | None = None, simulated: Simulated | None = None
+                 ) -> dict[str, Any]:
+    """`dropped_by_reason`: kept trajectories the exporter did not write (a trainer could not use them);
+    `simulated`: the provenance of the partition's exported content (None: unknown, not fit for training)."""
     rows = len(lineage)
     dropped = dict(sorted((dropped_by_reason or {}).items()))
     verified = rows + sum(dropped.values())  # every kept trajectory was paid for, exported or not
+    not_for_training = not fit_for_training(simulated)
     return {
         "dataset": info.dataset_name,
         "partition": {"domain": domain, "batch": batch},
-        "status": NOT_FOR_TRAINING if info.simulated else "generated",
-        "not_for_training": info.simulated,
-        "backend": info.backend,
+        "status": NOT_FOR_TRAINING if not_for_training else "generated",
+        "not_for_training": not_for_training,
+        "simulated": simulated or "unknown",
+        "backend": BACKENDS[simulated],
         "rows": rows,
         "rows_dropped": sum(dropped.values()),
         "dropped_by_reason": dropped,
@@ -86,6 +94,15 @@ def _dollars(value: float | None) -> str:
     return "n/a" if value is None else f"${value:.4f}"
 
 
+_REHEARSAL = ("it rehearses the pipeline and its costs; its conversations are synthetic placeholders, and its "
+              "yields measure the pipeline's plumbing, nothing about any model.")
+_NOT_FOR_TRAINING_WHY = {
+    "true": "Made by the offline simulated backend: " + _REHEARSAL,
+    "mixed": "Part of it was made by the offline simulated backend: " + _REHEARSAL,
+    "unknown": "Where its rows came from is not recorded (rows written before provenance was stored).",
+}
+
+
 def card_json(card: Mapping[str, Any]) -> bytes:
     return (json.dumps(card, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
 
@@ -94,8 +111,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     partition = card["partition"]
     lines = [f"# {card['dataset']}: {partition['domain']} / {partition['batch']}", ""]
     if card["not_for_training"]:
-        lines += [f"> **{NOT_FOR_TRAINING}.** Made by the offline simulated backend: it rehearses the pipeline "
-                  "and its costs; its conversations are synthetic placeholders.", ""]
+        lines += [f"> **{NOT_FOR_TRAINING}.** {_NOT_FOR_TRAINING_WHY[card['simulated']]}", ""]
     lines += [
         "Verified multi-turn tool-use trajectories made with the APIGen-MT method (blueprints verified in "
         "Phase 1, simulated human-agent conversations verified by replay in Phase 2).", "",
@@ -103,6 +119,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         f"| rows | {card['rows']} |",
         f"| blueprints | {card['blueprints']} |",
         f"| backend | {card['backend']} |",
+        f"| simulated | {card['simulated']} |",
         f"| config hash | `{card['config_hash']}` |",
         "",
         "## Rows per domain", "", "| domain | rows |", "|---|---|",

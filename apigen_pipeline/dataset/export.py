@@ -8,7 +8,10 @@ Layout under the target (one partition = one domain x batch):
     tasks/<domain>/...                           the partition's accepted blueprints as tau-bench task
                                                  files (`task_files`), whether or not a trajectory verified
 Only rows a trainer can use are written (`admission`): the others are dropped and counted by reason in
-the manifest and the card. Row i of every file is the same trajectory (sorted by trajectory id). Identical inputs give
+the manifest and the card. Provenance travels with every file: each lineage row's `simulated` (true, false
+or mixed, from the request log behind the trajectory and its blueprint), the partition's label in every
+Parquet file's schema metadata (`apigen.simulated`, `apigen.not_for_training`), a `<batch>.provenance.json`
+sidecar beside each dataset JSONL, per task in the task lineage, and in the card. Row i of every file is the same trajectory (sorted by trajectory id). Identical inputs give
 byte-identical files: no timestamps or run ids inside, JSON with sorted keys, fixed Parquet schemas.
 In OpenAI Parquet files `tools` is a JSON string (tool parameter schemas differ in shape).
 """
@@ -31,6 +34,7 @@ from apigen_pipeline.dataset.card import DatasetCardInfo, card_json, card_markdo
 from apigen_pipeline.dataset.formats import openai_example, sharegpt_row, training_messages
 from apigen_pipeline.dataset.targets import ExportTarget, export_path
 from apigen_pipeline.dataset.task_files import task_file_payloads
+from apigen_pipeline.llm.provenance import Simulated, combined_label, fit_for_training
 from apigen_pipeline.llm.types import ToolSchema
 from apigen_pipeline.phase1.models import AcceptedBlueprint
 from apigen_pipeline.phase2.models import TrajectoryAttempt
@@ -55,7 +59,7 @@ LINEAGE_SCHEMA = pa.schema([
     ("blueprint_voted_score", pa.int64()), ("blueprint_rounds_used", pa.int64()),
     ("mean_user_turn_score", pa.float64()), ("turns", pa.int64()), ("user_turns", pa.int64()),
     ("tool_calls", pa.int64()), ("canonical_hash", _STRING), ("final_state_hash", _STRING),
-    ("audit_clean", pa.bool_()),
+    ("audit_clean", pa.bool_()), ("simulated", _STRING),
 ])
 
 
@@ -86,6 +90,7 @@ class ExportManifest(BaseModel):
     rows: int
     files: list[ExportedFile] = Field(default_factory=list)
     card: dict[str, Any] = Field(default_factory=dict)
+    simulated: Simulated | None = None  # the exported content's provenance (None: unknown)
     dropped_by_reason: dict[str, int] = Field(default_factory=dict)  # kept trajectories not written, by reason
     dropped: list[DroppedRow] = Field(default_factory=list)
 
@@ -97,7 +102,16 @@ def jsonl_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows).encode()
 
 
-def parquet_bytes(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> bytes:
+def provenance_metadata(simulated: Simulated | None) -> dict[str, str]:
+    """What every export file says about where its content came from."""
+    return {"apigen.simulated": simulated or "unknown",
+            "apigen.not_for_training": "false" if fit_for_training(simulated) else "true"}
+
+
+def parquet_bytes(rows: Sequence[Mapping[str, Any]], schema: pa.Schema,
+                  metadata: Mapping[str, str] | None = None) -> bytes:
+    if metadata:
+        schema = schema.with_metadata({**(schema.metadata or {}), **{k.encode(): v.encode() for k, v in metadata.items()}})
     table = pa.Table.from_pylist([dict(row) for row in rows], schema=schema)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd", write_statistics=False)
@@ -122,7 +136,7 @@ def lineage_row(index: int, attempt: TrajectoryAttempt, source: ExportSource,
         "turns": sum(1 for m in training_messages(attempt.messages) if m.role != "tool"),
         "user_turns": attempt.user_turns, "tool_calls": attempt.tool_calls,
         "canonical_hash": attempt.canonical_hash, "final_state_hash": attempt.final_state_hash,
-        "audit_clean": attempt.audit_clean,
+        "audit_clean": attempt.audit_clean, "simulated": attempt.simulated,
     }
 
 
@@ -145,17 +159,25 @@ def export_dataset(trajectories: Sequence[TrajectoryAttempt], source: ExportSour
                                       reason=refusal[0], problems=refusal[1]))
     dropped_by_reason = dict(sorted(Counter(d.reason for d in dropped).items()))
     lineage = [lineage_row(i, t, source, blueprints.get(t.blueprint_id)) for i, (t, _, _) in enumerate(admitted)]
-    card = dataset_card(source.domain, source.batch, lineage, card_info, dropped_by_reason)
+    # With no row, the task files are all there is: their blueprints' provenance labels the partition.
+    simulated = combined_label([t.simulated for t, _, _ in admitted] if admitted
+                               else [b.simulated for b in blueprints.values() if b.kept])
+    card = dataset_card(source.domain, source.batch, lineage, card_info, dropped_by_reason, simulated)
+    provenance = provenance_metadata(simulated)
     sharegpt_rows = [row for _, row, _ in admitted]
     openai_rows = [example for _, _, example in admitted]
     payloads: list[tuple[str, bytes]] = [
         (export_path("apigen_mt", source.domain, source.batch, "jsonl"), jsonl_bytes(sharegpt_rows)),
-        (export_path("apigen_mt", source.domain, source.batch, "parquet"), parquet_bytes(sharegpt_rows, SHAREGPT_SCHEMA)),
+        (export_path("apigen_mt", source.domain, source.batch, "provenance.json"), jsonl_bytes([provenance])),
+        (export_path("apigen_mt", source.domain, source.batch, "parquet"),
+         parquet_bytes(sharegpt_rows, SHAREGPT_SCHEMA, provenance)),
         (export_path("openai", source.domain, source.batch, "jsonl"), jsonl_bytes(openai_rows)),
+        (export_path("openai", source.domain, source.batch, "provenance.json"), jsonl_bytes([provenance])),
         (export_path("openai", source.domain, source.batch, "parquet"),
-         parquet_bytes([_openai_parquet_row(e) for e in openai_rows], OPENAI_PARQUET_SCHEMA)),
+         parquet_bytes([_openai_parquet_row(e) for e in openai_rows], OPENAI_PARQUET_SCHEMA, provenance)),
         (export_path("lineage", source.domain, source.batch, "jsonl"), jsonl_bytes(lineage)),
-        (export_path("lineage", source.domain, source.batch, "parquet"), parquet_bytes(lineage, LINEAGE_SCHEMA)),
+        (export_path("lineage", source.domain, source.batch, "parquet"),
+         parquet_bytes(lineage, LINEAGE_SCHEMA, provenance)),
         (export_path("cards", source.domain, source.batch, "json"), card_json(card)),
         (export_path("cards", source.domain, source.batch, "md"), card_markdown(card).encode()),
         *task_file_payloads(blueprints.values(), source.domain, source.batch),
@@ -163,4 +185,4 @@ def export_dataset(trajectories: Sequence[TrajectoryAttempt], source: ExportSour
     files = [ExportedFile(relative_path=path, location=target.write_bytes(path, data),
                           sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data)) for path, data in payloads]
     return ExportManifest(domain=source.domain, batch=source.batch, rows=len(admitted), files=files, card=card,
-                          dropped_by_reason=dropped_by_reason, dropped=dropped)
+                          simulated=simulated, dropped_by_reason=dropped_by_reason, dropped=dropped)

@@ -8,8 +8,9 @@ Per partition, beside the dataset export (sorted by blueprint id, row i the same
     tasks/<domain>/<batch>.json              a JSON list of tasks with exactly those four fields
     tasks/<domain>/tasks_<batch>.py          the same as an importable module: `TASKS = [Task(...), ...]`
                                              over `tau_bench.types` (drop it into tau_bench/envs/<env>/)
-    tasks/<domain>/<batch>.lineage.json      per task: blueprint id, kind, and the state hash its actions
-                                             reach on a fresh database (what a replay must give)
+    tasks/<domain>/<batch>.lineage.json      per task: blueprint id, kind, the state hash its actions
+                                             reach on a fresh database (what a replay must give), and
+                                             `simulated` (its provenance: true, false, mixed or unknown)
 
 A task's `actions` are the blueprint's ground truth (`arguments` become `kwargs`); tau-bench's reward
 replays them, except its terminating tools, on fresh data and compares the data hash, as we do.
@@ -76,7 +77,8 @@ def task_file_payloads(blueprints: Iterable[AcceptedBlueprint], domain: str, bat
     kept = sorted((b for b in blueprints if b.kept), key=lambda b: b.blueprint_id)
     tasks = [TauTask.from_accepted(b) for b in kept]
     lineage = [{"task_index": i, "blueprint_id": b.blueprint_id, "kind": b.kind, "state_hash": b.state_hash,
-                "source_blueprint_ids": list(b.source_blueprint_ids)} for i, b in enumerate(kept)]
+                "source_blueprint_ids": list(b.source_blueprint_ids), "simulated": b.simulated or "unknown"}
+               for i, b in enumerate(kept)]
     tasks_path, module_path, lineage_path = task_file_paths(domain, batch)
     return [(tasks_path, _json_bytes([t.as_json() for t in tasks])),
             (module_path, python_module(tasks, domain, batch).encode()),

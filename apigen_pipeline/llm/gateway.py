@@ -248,12 +248,15 @@ class LLMGateway:
     def __init__(self, settings: LLMSettings, request_log: RequestStore,
                  providers: Mapping[str, Provider] | None = None, *,
                  provider_factories: Mapping[str, ProviderFactory] | None = None,
+                 cache_identities: Mapping[str, str] | None = None,
                  capabilities: EndpointCapabilities | None = None,
                  limiter: RateLimiter | None = None, jitter_seed: int | None = None, retry_failed: bool = False,
                  context_windows: ContextWindows | None = None):
         """`retry_failed`: re-ask the keys whose stored answer failed validation (once per gateway);
-        without it a stored answer, valid or not, is final. `context_windows`: each model's context length
-        (configured or asked of its server); a request that cannot fit is not sent."""
+        without it a stored answer, valid or not, is final. `cache_identities`: provider name -> a digest
+        of what decides its answers beyond the request (the simulated backend's seed and rates), part of
+        the request key. `context_windows`: each model's context length (configured or asked of its
+        server); a request that cannot fit is not sent."""
         self.settings = settings
         self.request_log = request_log
         self.retry_failed = retry_failed
@@ -262,6 +265,7 @@ class LLMGateway:
         self._provider_overrides = dict(providers or {})
         # Backends this layer does not hold (the simulated one) come from the caller, by provider name.
         self._provider_factories = dict(provider_factories or {})
+        self._cache_identities = dict(cache_identities or {})
         # What each endpoint accepts, learned once and kept across the event loops this gateway serves.
         self.capabilities = capabilities if capabilities is not None else EndpointCapabilities()
         self.context_windows = context_windows if context_windows is not None else ContextWindows()
@@ -283,7 +287,7 @@ class LLMGateway:
     # -- public API ---------------------------------------------------------------------------
     async def acomplete(self, request: LLMRequest, context: CallContext) -> LLMResult:
         route = self._route(request)
-        key = request_key(request, route.target.provider, route.target.model)
+        key = self._key(request, route)
         stored = (await asyncio.to_thread(self.request_log.lookup_many, [key])).get(key)
         replay = self._replay(key, stored)
         supersedes = self._superseded(stored) if replay is None else None
@@ -292,8 +296,7 @@ class LLMGateway:
     async def acomplete_many(self, requests: Sequence[LLMRequest], context: CallContext) -> list[LLMResult]:
         """All requests concurrently (capped), results in request order."""
         routes = [self._route(request) for request in requests]
-        keys = [request_key(request, route.target.provider, route.target.model)
-                for request, route in zip(requests, routes, strict=True)]
+        keys = [self._key(request, route) for request, route in zip(requests, routes, strict=True)]
         stored = await asyncio.to_thread(self.request_log.lookup_many, keys)
         results: list[LLMResult | BaseException | None] = [None] * len(requests)
         pending: dict[int, asyncio.Task[LLMResult]] = {}
@@ -382,6 +385,10 @@ class LLMGateway:
         if route is None:
             route = self._routes[place] = self.settings.route(*place)  # type: ignore[arg-type]
         return route
+
+    def _key(self, request: LLMRequest, route: Route) -> str:
+        target = route.target
+        return request_key(request, target.provider, target.model, self._cache_identities.get(target.provider, ""))
 
     def _new_pool(self) -> ProviderPool:
         return ProviderPool(self.settings, self._provider_overrides, self._provider_factories, self.capabilities)

@@ -25,13 +25,15 @@ from apigen_pipeline.warehouse import Warehouse
 def partition_gateway(settings: LLMSettings, warehouse: Warehouse, context: CallContext, *,
                       spool_dir: str | Path | None = None, retry_failed: bool = False,
                       lease_ttl_s: float = DEFAULT_TTL_S,
-                      provider_factories: Mapping[str, ProviderFactory] | None = None) -> Iterator[LLMGateway]:
+                      provider_factories: Mapping[str, ProviderFactory] | None = None,
+                      cache_identities: Mapping[str, str] | None = None) -> Iterator[LLMGateway]:
     lease = PartitionLease(warehouse, lease_scope(context.domain, context.batch, context.asset),
                            run_id=context.run_id, ttl_s=lease_ttl_s)
     with lease:
         log = RequestLog(warehouse, spool_dir=spool_dir, scrub=SecretScrubber.from_env(settings.api_key_env_names()))
         log.open()
         try:
-            yield LLMGateway(settings, log, provider_factories=provider_factories, retry_failed=retry_failed)
+            yield LLMGateway(settings, log, provider_factories=provider_factories, retry_failed=retry_failed,
+                             cache_identities=cache_identities)
         finally:
             log.close()

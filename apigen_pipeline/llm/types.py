@@ -132,7 +132,12 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def request_key(request: LLMRequest, provider: str, model: str) -> str:
-    """Hash of the fully rendered request plus where it goes: never of the Python that built it."""
-    body = {"provider": provider, "model": model, "request": request.model_dump(mode="json")}
+def request_key(request: LLMRequest, provider: str, model: str, identity: str = "") -> str:
+    """Hash of the fully rendered request plus where it goes: never of the Python that built it.
+
+    `identity`: what else decides the answer for this provider (the simulated backend's seed, faults and
+    behaviour rates), so changing it never replays answers made under the old one; empty for real models."""
+    body: dict[str, Any] = {"provider": provider, "model": model, "request": request.model_dump(mode="json")}
+    if identity:
+        body["identity"] = identity
     return hashlib.sha256(canonical(body).encode()).hexdigest()

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from apigen_pipeline.llm.provenance import Simulated
 from apigen_pipeline.records import FrozenModel
 
 Stage = Literal["generation", "format", "execution", "policy", "committee", "acceptance"]
@@ -120,6 +121,7 @@ class AcceptedBlueprint(FrozenModel):
     voted_score: int = 0
     duplicate_of: str | None = None
     duplicate_kind: Literal["exact", "near"] | None = None
+    simulated: Simulated | None = None  # from the request log entries behind it (`phase1.provenance`)
 
     @property
     def kept(self) -> bool:

@@ -100,6 +100,7 @@ def blueprint_rows(result: Phase1Result) -> list[dict[str, Any]]:
         "voted_score": b.voted_score,
         "duplicate_of": b.duplicate_of,
         "duplicate_kind": b.duplicate_kind,
+        "simulated": b.simulated,
     } for b in result.blueprints]
 
 
@@ -123,6 +124,7 @@ def accepted_blueprint_from_row(row: Mapping[str, Any]) -> AcceptedBlueprint:
         voted_score=int(row["voted_score"] or 0),
         duplicate_of=row["duplicate_of"],
         duplicate_kind=row["duplicate_kind"],
+        simulated=row.get("simulated"),
     )
 
 

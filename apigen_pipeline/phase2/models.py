@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from apigen_pipeline.llm.provenance import Simulated
 from apigen_pipeline.llm.types import ToolCallData
 from apigen_pipeline.records import FrozenModel
 
@@ -103,6 +104,7 @@ class TrajectoryAttempt(FrozenModel):
     kept: bool = False                 # verified, audit-clean (or allowed), and the first of its form
     drop_reason: str | None = None     # why a verified attempt is not kept: "policy_violation" | "duplicate"
     duplicate_of: str | None = None
+    simulated: Simulated | None = None  # from the request log entries behind it (`phase2.provenance`)
 
     @property
     def verified(self) -> bool:

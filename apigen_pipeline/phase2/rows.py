@@ -55,7 +55,7 @@ def trajectory_rows(attempts: Sequence[TrajectoryAttempt]) -> list[dict[str, Any
         "trajectory_id": a.trajectory_id, "blueprint_id": a.blueprint_id, "attempt_index": a.attempt_index,
         "canonical_hash": a.canonical_hash, "final_state_hash": a.final_state_hash, "audit_clean": a.audit_clean,
         "user_turns": a.user_turns, "agent_turns": a.agent_turns, "tool_calls": a.tool_calls,
-        "turns": turn_count(a), "messages": _json(a.messages),
+        "turns": turn_count(a), "messages": _json(a.messages), "simulated": a.simulated,
         # The whole attempt, so the export (a downstream asset) rebuilds it without re-running anything.
         "attempt_json": a.model_dump_json(),
     } for a in attempts if a.kept]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from apigen_pipeline.dataset.card import NOT_FOR_TRAINING, DatasetCardInfo
@@ -151,12 +152,41 @@ def test_simulated_data_is_marked_not_for_training(exported: tuple[Path, ExportM
     assert per_trajectory in (root / "cards/mockshop/2026-01-01.md").read_text()
 
 
+def labelled(result: Phase2Result, *labels: str | None) -> Phase2Result:
+    """The attempts with these provenance labels, in turn (the shell derives them from the request log)."""
+    return result.model_copy(update={"attempts": [a.model_copy(update={"simulated": labels[i % len(labels)]})
+                                                  for i, a in enumerate(result.attempts)]})
+
+
 def test_real_data_is_not_marked(tmp_path: Path, phase2_result: Phase2Result, source: ExportSource,
                                  card_info: DatasetCardInfo, blueprints: list[AcceptedBlueprint]) -> None:
-    manifest = _export(phase2_result, source, card_info.model_copy(update={"simulated": False, "backend": "openai"}),
-                       tmp_path, blueprints)
-    assert manifest.card["not_for_training"] is False
+    manifest = _export(labelled(phase2_result, "false"), source, card_info, tmp_path, blueprints)
+    assert manifest.card["not_for_training"] is False and manifest.card["simulated"] == "false"
     assert NOT_FOR_TRAINING not in (tmp_path / "cards/mockshop/2026-01-01.md").read_text()
+    assert pq.read_schema(tmp_path / "openai/mockshop/2026-01-01.parquet").metadata[b"apigen.not_for_training"] \
+        == b"false"
+
+
+@pytest.mark.parametrize(("labels", "expected"), [(("true",), "true"), (("false", "true"), "mixed"),
+                                                  (("false", None), "false"), ((None,), "unknown")])
+def test_rows_label_every_file_and_anything_simulated_or_unknown_is_not_for_training(
+        tmp_path: Path, phase2_result: Phase2Result, source: ExportSource, card_info: DatasetCardInfo,
+        blueprints: list[AcceptedBlueprint], labels: tuple[str | None, ...], expected: str) -> None:
+    manifest = _export(labelled(phase2_result, *labels), source, card_info, tmp_path, blueprints)
+    assert manifest.rows >= 2
+    assert manifest.card["simulated"] == expected
+    assert manifest.card["not_for_training"] is (expected != "false")
+    markdown = (tmp_path / "cards/mockshop/2026-01-01.md").read_text()
+    assert (NOT_FOR_TRAINING in markdown) is (expected != "false")
+    for folder in ("apigen_mt", "openai", "lineage"):
+        metadata = pq.read_schema(tmp_path / folder / "mockshop/2026-01-01.parquet").metadata
+        assert metadata[b"apigen.simulated"] == expected.encode()
+    for folder in ("apigen_mt", "openai"):
+        sidecar = json.loads((tmp_path / folder / "mockshop/2026-01-01.provenance.json").read_text())
+        assert sidecar["apigen.simulated"] == expected
+    lineage = [json.loads(line) for line in (tmp_path / "lineage/mockshop/2026-01-01.jsonl").read_text().splitlines()]
+    by_id = {a.trajectory_id: a.simulated for a in labelled(phase2_result, *labels).attempts}
+    assert [row["simulated"] for row in lineage] == [by_id[row["trajectory_id"]] for row in lineage]
 
 
 class _FakeS3:

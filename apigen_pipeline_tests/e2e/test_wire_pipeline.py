@@ -125,12 +125,12 @@ def wire_config(openai_url: str, anthropic_url: str, domain: dict[str, str], con
     })
 
 
-def run_graph(config: PipelineConfig) -> RunRecord:
+def run_graph(config: PipelineConfig, run_config: dict[str, Any] | None = None) -> RunRecord:
     domain = config.domains[0].name
     job = build_definitions(config=config).resolve_job_def(BATCH_JOB_NAME)  # pass^k as the config says
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(partition_key=Partition(domain, BATCH).key(), instance=instance,
-                                        raise_on_error=False)
+                                        raise_on_error=False, run_config=run_config)
         logs = instance.all_logs(result.run_id)
     metadata = {e.event_specific_data.materialization.asset_key.to_user_string():
                 {k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}

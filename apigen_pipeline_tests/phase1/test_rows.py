@@ -14,10 +14,16 @@ LINEAGE = {"domain", "batch", "run_id", "config_hash", "materialized_at"}
 
 
 def migration_columns() -> dict[str, list[str]]:
-    text = (sql_root() / "migrations" / "0003_phase1.sql").read_text()
-    tables = {}
-    for name, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\);", text, re.DOTALL):
+    """Each Phase 1 table's columns: created in 0003, with the columns later migrations add to them."""
+    migrations = sorted((sql_root() / "migrations").glob("*.sql"))
+    tables: dict[str, list[str]] = {}
+    for name, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\);",
+                                 (sql_root() / "migrations" / "0003_phase1.sql").read_text(), re.DOTALL):
         tables[name] = [line.split()[0] for line in body.strip().splitlines() if line.strip()]
+    for path in migrations:
+        for name, column in re.findall(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", path.read_text()):
+            if name in tables:
+                tables[name].append(column)
     return tables
 
 

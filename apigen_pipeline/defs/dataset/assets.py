@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from dagster_aws.s3 import S3Resource
 
 from apigen_pipeline.config import PipelineConfig
@@ -40,6 +41,7 @@ from apigen_pipeline.defs.shared.policies import (
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.llm.config import ModelRef
 from apigen_pipeline.llm.gateway import CallContext
+from apigen_pipeline.llm.provenance import Simulated, combined_label
 from apigen_pipeline.paths import exports_dir
 from apigen_pipeline.phase1.models import Phase1Stats
 from apigen_pipeline.phase2.agent import agent_system_text, agent_tools
@@ -75,7 +77,8 @@ def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.Assets
             "files": dg.MetadataValue.md("\n".join(f"- `{f.location}` ({f.size_bytes} bytes)" for f in manifest.files)),
             "rows_dropped": sum(manifest.dropped_by_reason.values()),
             "dropped_by_reason": markdown_counts(manifest.dropped_by_reason, "reason"),
-            "simulated_not_for_training": card.simulated,
+            "simulated": manifest.simulated or "unknown",
+            "not_for_training": bool(manifest.card["not_for_training"]),
             "cost_usd": round(usage.cost_usd, 6),
             "projected_cost_usd": round(usage.projected_cost_usd, 6),
         })
@@ -85,10 +88,9 @@ def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.Assets
 
 def dataset_card_info(config: PipelineConfig, usage: UsageTotals,
                       prompt_tokens: Mapping[str, RolePromptTokens] | None = None) -> DatasetCardInfo:
-    """What the card says about how the rows were made: backend, models per role, prompts, cost."""
-    simulated = config.llm.route("agent").target.provider == "simulated"
+    """What the card says about the configuration: models per role, prompts, cost. Whether the rows are
+    simulated is not decided here: the exporter reads it from the rows' provenance."""
     return DatasetCardInfo(
-        backend="simulated" if simulated else "live", simulated=simulated,
         models={role: _model_label(config.llm.route(role)) for role in
                 ("generator", "summarizer", "recombiner", "human", "critic", "agent")}
         | {f"judge_{i}": _model_label(config.llm.route("judge", i)) for i in range(len(config.llm.judges))},
@@ -166,13 +168,22 @@ def build_generation_report_asset(partitions_def: dg.PartitionsDefinition) -> dg
         rows = generation_report_rows(report)
         store.replace_partition(partition.domain, partition.batch, [
             PartitionWrite("generation_report", partition_frame(rows, partition, context, config.fingerprint()))])
-        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **report_metadata(report)})
+        simulated = combined_label(label for table in ("blueprints", "trajectories")
+                                   for label in store.read_partition(table, partition.domain, partition.batch)
+                                   .get("simulated", pd.Series(dtype=object)).dropna())
+        return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **report_metadata(report, simulated)})
 
     return generation_report
 
 
-def report_metadata(report: GenerationReport) -> dict[str, object]:
-    funnel = ["| stage | count | yield from previous |", "|---|---:|---:|"]
+SIMULATED_YIELDS_NOTE = ("Simulated answers (some or all): these yields rehearse the pipeline and measure nothing "
+                         "about any model.")
+
+
+def report_metadata(report: GenerationReport, simulated: Simulated | None = None) -> dict[str, object]:
+    """`simulated`: the provenance of the partition's rows; yields of anything simulated say what they are."""
+    funnel = ([f"_{SIMULATED_YIELDS_NOTE}_", ""] if simulated in ("true", "mixed") else [])
+    funnel += ["| stage | count | yield from previous |", "|---|---:|---:|"]
     funnel += [f"| {s.stage} | {s.count} | "
                f"{'' if s.yield_from_previous is None else f'{s.yield_from_previous:.1%}'} |" for s in report.stages]
     failures = ["| phase | reason | count |", "|---|---|---:|"]
@@ -184,6 +195,7 @@ def report_metadata(report: GenerationReport) -> dict[str, object]:
         "verified_trajectories": report.verified_trajectories,
         "prompt_tokens_by_role": dg.MetadataValue.md(markdown_prompt_tokens(report.prompt_tokens_by_role)),
         **{f"prompt_tokens_p50_{role}": tokens.p50 for role, tokens in report.prompt_tokens_by_role.items()},
+        "simulated": simulated or "unknown",
         "cost_usd": round(report.usage.cost_usd, 6),
         "projected_cost_usd": round(report.usage.projected_cost_usd, 6),
     }

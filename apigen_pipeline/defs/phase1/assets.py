@@ -12,6 +12,7 @@ from apigen_pipeline.defs.shared.environment import environment_for
 from apigen_pipeline.defs.shared.frames import partition_frame
 from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata, simulated_backend
 from apigen_pipeline.defs.shared.metadata import markdown_counts
+from apigen_pipeline.defs.shared.partition_reads import simulated_by_key
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.defs.shared.policies import (
     LLM_STAGE_BACKFILL_POLICY,
@@ -23,6 +24,7 @@ from apigen_pipeline.defs.shared.stage_stats import replace_stage_stats
 from apigen_pipeline.llm.gateway import CallContext
 from apigen_pipeline.phase1.contexts import ContextSampler, TaskContext, context_row
 from apigen_pipeline.phase1.models import Phase1Result
+from apigen_pipeline.phase1.provenance import request_keys, with_provenance
 from apigen_pipeline.phase1.rows import blueprint_attempt_rows, blueprint_rows, committee_vote_rows
 from apigen_pipeline.phase1.runner import run_phase1
 from apigen_pipeline.warehouse import PartitionWrite
@@ -141,6 +143,7 @@ def build_phase1_blueprints(partitions_def: dg.PartitionsDefinition) -> dg.Asset
         simulated = simulated_backend(config, partition.domain, environment)
         with llm.bind(config.llm, store, call_context, simulated) as client:
             result = run_phase1(contexts, environment, client, config.phase1, domain=partition.domain)
+        result = with_provenance(result, simulated_by_key(store, request_keys(result)))
         config_hash = config.fingerprint()
         attempts = blueprint_attempt_rows(result)
         votes = committee_vote_rows(result)

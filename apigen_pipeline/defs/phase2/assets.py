@@ -9,13 +9,14 @@ from apigen_pipeline.defs.shared.environment import environment_for
 from apigen_pipeline.defs.shared.frames import partition_frame
 from apigen_pipeline.defs.shared.llm_resource import LLMResource, llm_metadata, simulated_backend
 from apigen_pipeline.defs.shared.metadata import markdown_counts
-from apigen_pipeline.defs.shared.partition_reads import kept_blueprints
+from apigen_pipeline.defs.shared.partition_reads import kept_blueprints, simulated_by_key
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.defs.shared.policies import llm_stage_asset_options
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.defs.shared.stage_stats import replace_stage_stats
 from apigen_pipeline.llm.gateway import CallContext
 from apigen_pipeline.phase2.models import Phase2Result
+from apigen_pipeline.phase2.provenance import request_keys, with_provenance
 from apigen_pipeline.phase2.rows import trajectory_attempt_rows, trajectory_rows, user_turn_candidate_rows
 from apigen_pipeline.phase2.runner import run_phase2
 from apigen_pipeline.phase2.stats import turn_count
@@ -42,13 +43,15 @@ def build_trajectories(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         simulated = simulated_backend(config, partition.domain, environment)
         with llm.bind(config.llm, store, call_context, simulated) as client:
             result = run_phase2(blueprints, environment, client, config.phase2, domain=partition.domain)
+        attempts = with_provenance(result.attempts, simulated_by_key(store, request_keys(result.attempts)),
+                                   {b.blueprint_id: b.simulated for b in blueprints})
         config_hash = config.fingerprint()
         store.replace_partition(partition.domain, partition.batch, [
-            PartitionWrite("trajectory_attempts", partition_frame(trajectory_attempt_rows(result.attempts), partition,
+            PartitionWrite("trajectory_attempts", partition_frame(trajectory_attempt_rows(attempts), partition,
                                                                   context, config_hash)),
-            PartitionWrite("user_turn_candidates", partition_frame(user_turn_candidate_rows(result.attempts),
+            PartitionWrite("user_turn_candidates", partition_frame(user_turn_candidate_rows(attempts),
                                                                    partition, context, config_hash)),
-            PartitionWrite("trajectories", partition_frame(trajectory_rows(result.attempts), partition, context,
+            PartitionWrite("trajectories", partition_frame(trajectory_rows(attempts), partition, context,
                                                            config_hash)),
         ])
         replace_stage_stats(store, "phase2", result.stats.model_dump_json(), partition, context, config_hash)

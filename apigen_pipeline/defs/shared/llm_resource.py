@@ -73,7 +73,8 @@ class LLMResource(dg.ConfigurableResource):
         with partition_gateway(settings, warehouse, call_context, retry_failed=self.retry_failed,
                                spool_dir=self.spool_directory or spool_dir(warehouse.path.parent),
                                lease_ttl_s=self.lease_ttl_s,
-                               provider_factories={"simulated": simulated.provider}) as gateway:
+                               provider_factories={"simulated": simulated.provider},
+                               cache_identities={"simulated": simulated.cache_identity(settings)}) as gateway:
             yield BoundClient(gateway, call_context)
 
 

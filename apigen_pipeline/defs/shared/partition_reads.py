@@ -37,3 +37,11 @@ def prompt_tokens_by_role(store: Warehouse, partition: Partition) -> dict[str, R
     return {str(row["role"]): RolePromptTokens(requests=int(row["requests"]), p50=round(float(row["p50"]), 1),
                                                p95=round(float(row["p95"]), 1))
             for row in frame.to_dict("records")}
+
+
+def simulated_by_key(store: Warehouse, keys: list[str]) -> dict[str, bool]:
+    """Whether the simulated backend answered each of `keys`, from the request log (keys it lacks left out)."""
+    if not keys:
+        return {}
+    frame = store.query("llm/simulated_by_key", [keys])
+    return {str(key): bool(flag) for key, flag in zip(frame["request_key"], frame["simulated"], strict=True)}

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from apigen_pipeline.config import PipelineConfig
@@ -72,6 +73,45 @@ def test_whole_graph_exports_a_verified_dataset_and_a_funnel(config):
     assert sorted(passk["k"]) == [1, 2]
     assert (passk["pass_hat_k"].diff().dropna() <= 1e-12).all()  # pass^k never rises with k
     assert metadata_of(result, "trajectories")["llm_requests_answered"].value > 0
+    assert_simulated_provenance_everywhere(warehouse, root)
+    report_metadata = metadata_of(result, "generation_report")
+    assert report_metadata["simulated"].value == "true"
+    assert "measure nothing about any model" in report_metadata["funnel"].value
+    # Re-exported once a real backend is configured (APIGEN_LLM), the rehearsal stays a rehearsal: the
+    # label comes from the rows' request log entries, not from the configuration in force.
+    live = config.model_copy(update={"llm": config.llm.model_copy(update={"backend_override": "openai:gpt-4o-mini"})})
+    reexport = export_only(live)
+    assert reexport.success
+    assert metadata_of(reexport, "training_dataset")["not_for_training"].value is True
+    assert_simulated_provenance_everywhere(warehouse, root)
+
+
+def export_only(config: PipelineConfig) -> dg.ExecuteInProcessResult:
+    job = build_definitions(config=config).resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        return job.execute_in_process(partition_key=Partition("mockshop", BATCH).key(), instance=instance,
+                                      asset_selection=[dg.AssetKey("training_dataset")], raise_on_error=False)
+
+
+def assert_simulated_provenance_everywhere(warehouse: Warehouse, root: Path) -> None:
+    """Rows, every Parquet file's schema metadata, the JSONL sidecars, lineage, task lineage and the card."""
+    for table in ("blueprints", "trajectories"):
+        assert set(warehouse.read_partition(table, "mockshop", BATCH)["simulated"]) == {"true"}, table
+    for folder in ("apigen_mt", "openai", "lineage"):
+        metadata = pq.read_schema(root / folder / "mockshop" / f"{BATCH}.parquet").metadata
+        assert metadata[b"apigen.simulated"] == b"true" and metadata[b"apigen.not_for_training"] == b"true"
+    for folder in ("apigen_mt", "openai"):
+        sidecar = json.loads((root / folder / "mockshop" / f"{BATCH}.provenance.json").read_text())
+        assert sidecar == {"apigen.simulated": "true", "apigen.not_for_training": "true"}
+    lineage = [json.loads(line) for line in (root / "lineage" / "mockshop" / f"{BATCH}.jsonl").read_text().splitlines()]
+    assert lineage and {row["simulated"] for row in lineage} == {"true"}
+    assert all(row["blueprint_kind"] in ("simple", "recombined") and row["blueprint_voted_score"] is not None
+               and row["blueprint_rounds_used"] is not None for row in lineage)
+    tasks = json.loads((root / "tasks" / "mockshop" / f"{BATCH}.lineage.json").read_text())
+    assert tasks and {task["simulated"] for task in tasks} == {"true"}
+    card = json.loads((root / "cards" / "mockshop" / f"{BATCH}.json").read_text())
+    assert card["simulated"] == "true" and card["not_for_training"] is True and card["backend"] == "simulated"
+    assert "NOT FOR TRAINING" in (root / "cards" / "mockshop" / f"{BATCH}.md").read_text()
 
 
 def test_rematerializing_the_graph_sends_nothing_and_rewrites_identical_files(config):

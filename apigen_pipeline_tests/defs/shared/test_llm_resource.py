@@ -9,7 +9,9 @@ from apigen_pipeline.llm.config import LLMSettings, RetrySettings
 from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
 from apigen_pipeline.llm.request_log import RequestLog
+from apigen_pipeline.llm.simulated_faults import FaultRates
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse
+from apigen_pipeline.simulated import Phase1SimulationRates, Phase2SimulationRates, SimulatedBackend
 from apigen_pipeline.warehouse import Warehouse
 
 CONTEXT = CallContext(domain="retail", batch="2026-01-01", run_id="r1", asset="blueprints")
@@ -66,3 +68,28 @@ def test_retry_failed_is_resource_config_the_launchpad_shows():
     fields = LLMResource.to_config_schema().as_field().config_type.fields
     assert {"retry_failed", "lease_ttl_s"} <= set(fields)
     assert LLMResource().retry_failed is False
+
+
+@pytest.mark.parametrize(("settings", "backend"), [
+    (LLMSettings(simulated_seed=5), SimulatedBackend()),
+    (LLMSettings(simulated_faults=FaultRates(invalid_json=0.5)), SimulatedBackend()),
+    (LLMSettings(), SimulatedBackend(phase1=Phase1SimulationRates(revision_fix=0.9))),
+    (LLMSettings(), SimulatedBackend(phase2=Phase2SimulationRates(critic_miss=0.0))),
+], ids=["seed", "faults", "phase1_rates", "phase2_rates"])
+def test_a_simulated_run_with_another_seed_or_rate_does_not_replay_the_old_answers(tmp_path, settings, backend):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    resource = LLMResource(spool_directory=str(tmp_path / "spool"))
+
+    def ask(settings: LLMSettings, backend: SimulatedBackend):
+        with resource.bind(settings, warehouse, CONTEXT, backend) as client:
+            return client.complete_many(requests(1))[0]
+
+    first = ask(LLMSettings(), SimulatedBackend())
+    assert ask(LLMSettings(), SimulatedBackend()).from_cache
+    changed = ask(settings, backend)
+    assert not changed.from_cache and changed.request_key != first.request_key
+
+
+def test_the_simulated_identity_ignores_what_does_not_change_answers():
+    assert SimulatedBackend().cache_identity(LLMSettings()) == \
+        SimulatedBackend().cache_identity(LLMSettings(simulated_latency_s=0.5, max_concurrency=3))

@@ -9,6 +9,7 @@ from apigen_pipeline.phase1.runner import run_phase1
 from apigen_pipeline.phase1.settings import Phase1Config
 from apigen_pipeline.phase1.validation.execution import replay
 from apigen_pipeline.simulated import FaultRates, Phase1SimulationRates
+from apigen_pipeline.simulated.roles.generator import named_fixes
 from apigen_pipeline_tests.phase1.helpers import mock_contexts, mock_environment, simulated_client
 
 CLEAN = Phase1SimulationRates(hallucinated_id=0, skip_authentication=0, missing_identity=0, missing_output=0,
@@ -87,3 +88,48 @@ def test_built_in_domain_end_to_end(domain):
         outcome = replay(accepted.blueprint.actions, environment)
         assert outcome.verdict.passed and outcome.state_hash == accepted.state_hash
         assert not environment.check_policy(outcome.before, outcome.trace, outcome.after)
+
+
+def test_a_plan_names_the_faults_it_asks_to_fix():
+    assert named_fixes("Follow the domain policy: authenticate the user first and respect every rule cited. "
+                       "(policy.authenticate_first)") == {"skip_authentication"}
+    assert named_fixes("Fix execution.tool_error: {'error': 'order not found'}") == {"hallucinated_id"}
+    assert named_fixes("Use only the listed tools, with every required argument of the right type. "
+                       "(format.invalid_arguments)") == {"wrong_argument"}
+    assert named_fixes("Judge 0: State the identity in the instruction: my email is a@b.c. Give exactly one "
+                       "output per information request.") == {"missing_identity", "missing_output"}
+    assert named_fixes("Reply with exactly one valid JSON object in the required format.") == frozenset()
+
+
+def test_a_revision_fixes_only_what_the_plan_names():
+    environment = mock_environment()
+    faulty = CLEAN.model_copy(update={"skip_authentication": 1.0, "missing_identity": 1.0})
+    client = simulated_client(faults=FaultRates.none(), rates=faulty)
+    previous = {"instruction": "Cancel my order.", "actions": [], "outputs": []}
+    for context in mock_contexts(5):
+        revised = generate(client, context, environment, feedback="Follow the domain policy: authenticate the user "
+                           "first. (policy.authenticate_first)", previous=previous)["blueprint"]
+        assert revised["actions"][0]["name"] == "find_user"  # fixed: the plan named it
+        assert context.domain_data.identity["email"] not in revised["instruction"]  # not named: still wrong
+
+
+def test_a_revision_can_fail_for_another_reason_than_the_one_it_fixed():
+    environment = mock_environment()
+    contexts = mock_contexts(20)
+    faulty = CLEAN.model_copy(update={"skip_authentication": 1.0, "missing_identity": 1.0})
+    result = run_phase1(contexts, environment, simulated_client(faults=FaultRates.none(), rates=faulty),
+                        Phase1Config().with_feedback_rounds(2))
+    by_context: dict[str, list[str | None]] = {}
+    for attempt in sorted(result.attempts, key=lambda a: a.round):
+        if attempt.kind == "simple":
+            by_context.setdefault(attempt.context_id, []).append(attempt.failure_reason)
+    # Each round fixes what the last plan named and makes the other mistake again: it never converges,
+    # which a reviser that returns a fault-free blueprint with probability revision_fix (= 1 here) would.
+    # (A context whose data offers no valid write fails execution whatever is fixed: not an injected fault.)
+    injected = {"policy.authenticate_first", "committee.completeness"}
+    from_injected_faults = [reasons for reasons in by_context.values() if set(reasons) <= injected]
+    assert from_injected_faults and all(len(reasons) == 3 and reasons[0] != reasons[1] != reasons[2]
+                                        for reasons in from_injected_faults), by_context
+    cycle = ["policy.authenticate_first", "committee.completeness", "policy.authenticate_first"]
+    assert sum(reasons == cycle for reasons in by_context.values()) > len(contexts) // 2, by_context
+    assert result.stats.yield_with_feedback == 0.0
