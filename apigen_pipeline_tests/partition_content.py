@@ -21,10 +21,13 @@ def partitioned_tables(warehouse: Warehouse) -> list[str]:
     return [row[0] for row in rows]
 
 
-def partition_hashes(warehouse: Warehouse, domain: str, batch: str, tables: list[str]) -> dict[str, tuple[int, str]]:
+def partition_hashes(warehouse: Warehouse, domain: str, batch: str, tables: list[str],
+                     ignoring: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
+    """`ignoring`: more columns to leave out of every table (e.g. `config_hash` across two configs)."""
     hashes = {}
     for table in tables:
         frame = warehouse.read_partition(table, domain, batch).drop(columns=VOLATILE.get(table, []))
+        frame = frame.drop(columns=[column for column in ignoring if column in frame.columns])
         # Sums of floats (costs) depend on the order rows are scanned in, which differs between a
         # file and Parquet on S3 or between ingestion orders: compare them to 9 decimals, the rest exactly.
         floats = frame.select_dtypes("float").columns

@@ -39,6 +39,7 @@ ENV_SETTINGS: tuple[tuple[str, str], ...] = (
     (TIMEOUT_ENV_VAR, "backend_timeout_s"), (CONCURRENCY_ENV_VAR, "max_concurrency"))
 USE_CONFIGURED_MODELS = "configured"
 DEFAULT_KEY_ENV: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+BATCH_PROVIDERS = ("openai", "anthropic")  # the providers with a batch API; simulated answers live
 
 
 class SettingsError(ValueError):
@@ -58,6 +59,9 @@ class ModelRef(FrozenModel):
     # Tokens the model holds (prompt + reply). None: asked of the server (vLLM's /v1/models max_model_len,
     # llama.cpp's /props n_ctx) where it is an OpenAI-compatible one, else not checked before sending.
     context_window: int | None = Field(default=None, gt=0)
+    # Send this role's requests through the provider's batch API (OpenAI Batch, Anthropic Message
+    # Batches): cheaper, answered within hours. Only for roles outside a live conversation (`BATCHABLE_ROLES`).
+    batch: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -153,6 +157,11 @@ class RetrySettings(FrozenModel):
     jitter: float = Field(default=0.5, ge=0, le=1)
 
 
+# Roles whose requests never wait on a live conversation turn. The human, the agent and the critic (which
+# scores the human's candidates within a turn) are always live in this pipeline.
+BATCHABLE_ROLES = ("generator", "judge", "summarizer", "recombiner")
+
+
 class RoleModels(FrozenModel):
     generator: ModelRef = ModelRef(provider="openai", model="gpt-4o")
     summarizer: ModelRef = ModelRef(provider="openai", model="gpt-4o-mini")
@@ -160,6 +169,14 @@ class RoleModels(FrozenModel):
     human: ModelRef = ModelRef(provider="openai", model="gpt-4o-mini")
     critic: ModelRef = ModelRef(provider="openai", model="gpt-4o-mini")
     agent: ModelRef = ModelRef(provider="openai", model="gpt-4o")
+
+    @model_validator(mode="after")
+    def _batch_only_where_no_turn_waits(self) -> RoleModels:
+        live = [name for name in type(self).model_fields if name not in BATCHABLE_ROLES and getattr(self, name).batch]
+        if live:
+            raise ValueError(f"batch: true is only for {', '.join(BATCHABLE_ROLES)}; "
+                             f"{', '.join(live)} answer within a live turn")
+        return self
 
 
 def _default_judges() -> list[ModelRef]:
@@ -174,6 +191,7 @@ class Route(FrozenModel):
 
     target: ModelRef
     projection: ModelRef
+    batch: bool = False  # through the target provider's batch API (the role's configured `batch`)
 
 
 def env_overlay(env: Mapping[str, str]) -> dict[str, str]:
@@ -202,6 +220,13 @@ class LLMSettings(FrozenModel):
     simulated_seed: int = 0
     simulated_faults: FaultRates | None = None
     simulated_latency_s: float = Field(default=0.0, ge=0)
+    # Provider batches: how long one attempt of a step waits for its batches (in its llm_api slot), how often
+    # it asks the provider meanwhile, then how long the step rests outside the pool before its next attempt
+    # polls the same batches, and how many attempts (OpenAI and Anthropic end a batch within 24 h).
+    batch_max_wait_s: float = Field(default=300.0, gt=0)
+    batch_poll_interval_s: float = Field(default=10.0, gt=0)
+    batch_retry_wait_s: float = Field(default=900.0, ge=0)
+    batch_max_step_retries: int = Field(default=100, ge=0)
 
     @field_validator("prices")
     @classmethod
@@ -268,14 +293,16 @@ class LLMSettings(FrozenModel):
         configured = self.configured_model(role, judge_index)
         override = self.backend_override
         if override == USE_CONFIGURED_MODELS:
-            return Route(target=configured, projection=configured)
+            return Route(target=configured, projection=configured,
+                         batch=configured.batch and configured.provider in BATCH_PROVIDERS)
         target = SIMULATED if override is None else ModelRef.parse(override)
         if self.backend_base_url and target.provider != "simulated":
             target = target.model_copy(update={"base_url": self.backend_base_url})
         if self.backend_timeout_s is not None and target.provider != "simulated":
             target = target.model_copy(update={"timeout_s": self.backend_timeout_s})
         projection = configured if target.provider == "simulated" else target
-        return Route(target=target, projection=projection)
+        return Route(target=target, projection=projection,
+                     batch=configured.batch and target.provider in BATCH_PROVIDERS)
 
     def all_models(self) -> list[ModelRef]:
         return [*(getattr(self.roles, name) for name in RoleModels.model_fields), *self.judges]

@@ -34,6 +34,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from apigen_pipeline.llm.batch import BatchRunner, BatchStore
+from apigen_pipeline.llm.batch.api import ItemOutcome, batch_api_for
+from apigen_pipeline.llm.batch.runner import Collected, Submission
 from apigen_pipeline.llm.capabilities import EndpointCapabilities
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route
 from apigen_pipeline.llm.context_window import ContextWindow, ContextWindows, overflow
@@ -214,6 +217,14 @@ class _Progress:
                         time.monotonic() - self.started, list(history))
 
 
+@dataclass(frozen=True)
+class _BatchReply:
+    """A reply a provider batch gave that failed validation: the first attempt of its request."""
+
+    response: LLMResponse
+    problem: str
+
+
 class _StoppedBeforeSending(Exception):
     pass
 
@@ -251,12 +262,13 @@ class LLMGateway:
                  cache_identities: Mapping[str, str] | None = None,
                  capabilities: EndpointCapabilities | None = None,
                  limiter: RateLimiter | None = None, jitter_seed: int | None = None, retry_failed: bool = False,
-                 context_windows: ContextWindows | None = None):
+                 context_windows: ContextWindows | None = None, batch_store: BatchStore | None = None):
         """`retry_failed`: re-ask the keys whose stored answer failed validation (once per gateway);
         without it a stored answer, valid or not, is final. `cache_identities`: provider name -> a digest
         of what decides its answers beyond the request (the simulated backend's seed and rates), part of
         the request key. `context_windows`: each model's context length (configured or asked of its
-        server); a request that cannot fit is not sent."""
+        server); a request that cannot fit is not sent. `batch_store`: where provider batches are
+        remembered, needed when a role is configured `batch: true` (see `apigen_pipeline.llm.batch`)."""
         self.settings = settings
         self.request_log = request_log
         self.retry_failed = retry_failed
@@ -282,6 +294,11 @@ class LLMGateway:
         self._routes: dict[tuple[str, int | None], Route] = {}
         # Per projection model: the prompts a simulated run sent it, for the provider's prompt-cache rule.
         self._projection_caches: dict[tuple[str, str], PrefixCache] = {}
+        self._batches = None if batch_store is None else BatchRunner(
+            batch_store, lambda target: batch_api_for(target, self.capabilities),
+            max_wait_s=settings.batch_max_wait_s, poll_interval_s=settings.batch_poll_interval_s)
+        if self._batches is None and any(route.batch for route in self._all_routes()):
+            raise ValueError("a role is configured batch: true but the gateway was given no batch_store")
         preload_providers(self._target_providers() - set(self._provider_overrides))
 
     # -- public API ---------------------------------------------------------------------------
@@ -300,14 +317,23 @@ class LLMGateway:
         stored = await asyncio.to_thread(self.request_log.lookup_many, keys)
         results: list[LLMResult | BaseException | None] = [None] * len(requests)
         pending: dict[int, asyncio.Task[LLMResult]] = {}
+        batched: list[int] = []
+        batch_failure: BaseException | None = None
         for index, (request, route, key) in enumerate(zip(requests, routes, keys, strict=True)):
             replay = self._replay(key, stored.get(key))
             if replay is not None:  # no task for a cache hit: replaying a finished batch stays cheap
                 self.stats.for_route(request.role, route).cache_hits += 1
                 results[index] = replay
+            elif route.batch and self._superseded(stored.get(key)) is None:
+                batched.append(index)
             else:
                 pending[index] = asyncio.create_task(self._complete(
                     request, context, route, key, None, self._superseded(stored.get(key))))
+        if batched:
+            live, batch_failure = await self._through_batches(requests, routes, keys, batched, context, results)
+            for index, batch_reply in live.items():  # the normal path, with its retries and repairs
+                pending[index] = asyncio.create_task(self._complete(
+                    requests[index], context, routes[index], keys[index], None, None, batch_reply))
         if pending:
             outcomes = await asyncio.gather(*pending.values(), return_exceptions=True)
             for index, outcome in zip(pending, outcomes, strict=True):
@@ -317,6 +343,8 @@ class LLMGateway:
                             and not isinstance(r, PermanentProviderError)), None)
         if other_error is not None:
             raise other_error
+        if batch_failure is not None:  # a batch still pending: raised once the live requests are logged
+            raise batch_failure
         final: list[LLMResult] = [r.result if isinstance(r, PermanentProviderError) else r  # type: ignore[misc]
                                   for r in results]
         logger.info("LLM batch done: %d requests, %d from cache, %d answered, %d failed, %d not sent",
@@ -370,10 +398,83 @@ class LLMGateway:
         finally:
             await self._pool.aclose()
 
-    def _target_providers(self) -> set[str]:
+    def _all_routes(self) -> list[Route]:
         routes = [self.settings.route(role) for role in RoleModels.model_fields]  # type: ignore[arg-type]
-        routes += [self.settings.route("judge", index) for index in range(len(self.settings.judges))]
-        return {route.target.provider for route in routes}
+        return routes + [self.settings.route("judge", index) for index in range(len(self.settings.judges))]
+
+    def _target_providers(self) -> set[str]:
+        return {route.target.provider for route in self._all_routes()}
+
+    async def _through_batches(self, requests: Sequence[LLMRequest], routes: Sequence[Route], keys: Sequence[str],
+                               indices: Sequence[int], context: CallContext,
+                               results: list[LLMResult | BaseException | None],
+                               ) -> tuple[dict[int, _BatchReply | None], BaseException | None]:
+        """Answer these requests through provider batches (one per model, waited on together) and log the
+        answers. Returns the indices for the live path (failed in their batch; with the invalid reply the
+        batch gave, which the live path repairs rather than asks again), and the error of a batch that did
+        not end in time (`BatchPendingError`), for the caller to raise once the live path is done."""
+        assert self._batches is not None
+        groups: dict[ModelRef, list[int]] = {}
+        for index in indices:
+            groups.setdefault(routes[index].target, []).append(index)
+        started = time.monotonic()
+        collections = await asyncio.gather(*(self._batches.collect(
+            target, {keys[i]: requests[i] for i in members},
+            Submission(requests[members[0]].role, context.domain, context.batch, context.run_id, context.asset))
+            for target, members in groups.items()), return_exceptions=True)
+        live: dict[int, _BatchReply | None] = {}
+        for members, collected in zip(groups.values(), collections, strict=True):
+            if isinstance(collected, BaseException):
+                continue
+            answered: dict[str, LLMResult] = {}
+            for index in members:
+                key, request, route = keys[index], requests[index], routes[index]
+                if key in answered:  # the same request twice in one call is answered once
+                    self.stats.for_route(request.role, route).cache_hits += 1
+                    results[index] = answered[key].model_copy(update={"from_cache": True})
+                    continue
+                result = self._record_batch_item(request, context, route, key, collected.outcomes.get(key),
+                                                 time.monotonic() - started)
+                if isinstance(result, LLMResult):
+                    answered[key] = results[index] = result
+                else:
+                    live[index] = result
+            await asyncio.to_thread(self._mark_collected, collected)
+        return live, next((c for c in collections if isinstance(c, BaseException)), None)
+
+    def _mark_collected(self, collected: Collected) -> None:
+        # The answers are in the spool (durable) before the batch is marked read: a crash in between only
+        # means the next attempt reads the batch again and finds the answers already logged.
+        assert self._batches is not None
+        self._batches.mark_collected(collected)
+
+    def _record_batch_item(self, request: LLMRequest, context: CallContext, route: Route, key: str,
+                           item: ItemOutcome | None, waited_s: float) -> LLMResult | _BatchReply | None:
+        """Log a batch item's valid answer and return it. An invalid reply is returned for its repair turns
+        on the live path; a failed item is logged as failed and None returned (it is sent live)."""
+        stats = self.stats.for_route(request.role, route)
+        problem = item.problem if item is not None and item.problem else "no result in the batch"
+        usage = Usage()
+        if item is not None and item.response is not None:
+            usage = item.response.usage
+            try:
+                response = validate_response(request, item.response)
+            except StructuredOutputError as invalid:
+                return _BatchReply(item.response, str(invalid))
+            else:
+                outcome = _Outcome("answered", "valid", response, None, None, 1, 0, usage, waited_s)
+                cost, projected = self._costs(route, usage, via_batch=True)
+                self._spent_usd += cost or 0.0
+                return self._record_outcome(request, context, route, key, stats, outcome, cost, projected, None,
+                                            via_batch=True)
+        cost, projected = self._costs(route, usage, via_batch=True)
+        self._spent_usd += cost or 0.0
+        failed = LLMResult(request_key=key, status="failed", error_kind=ErrorKind.TRANSIENT, error_message=problem,
+                           attempts=1, provider=route.target.provider, model=route.target.model, latency_s=waited_s)
+        self._record(request, context, route, key, failed, usage, cost, projected, via_batch=True)
+        self.stats.retries["batch_item_failed"] += 1
+        logger.info("batch item failed, sending it live (role %s, %s): %s", request.role, route.target.label, problem)
+        return None
 
     def _route(self, request: LLMRequest) -> Route:
         return self._route_for(request.role, judge_index(request))
@@ -420,7 +521,8 @@ class LLMGateway:
         return self._loop_state
 
     async def _complete(self, request: LLMRequest, context: CallContext, route: Route, key: str,
-                        cached: LLMResult | None, supersedes: str | None) -> LLMResult:
+                        cached: LLMResult | None, supersedes: str | None,
+                        batch_reply: _BatchReply | None = None) -> LLMResult:
         stats = self.stats.for_route(request.role, route)
         if cached is not None:
             stats.cache_hits += 1
@@ -434,7 +536,7 @@ class LLMGateway:
         future: asyncio.Future[LLMResult] = state.loop.create_future()
         state.in_flight[key] = future
         try:
-            result = await self._send_and_record(request, context, route, key, stats, state, supersedes)
+            result = await self._send_and_record(request, context, route, key, stats, state, supersedes, batch_reply)
         except PermanentProviderError as error:
             future.set_result(error.result)
             raise
@@ -452,7 +554,8 @@ class LLMGateway:
         return self.stats.abort_reason
 
     async def _send_and_record(self, request: LLMRequest, context: CallContext, route: Route, key: str,
-                               stats: ModelStats, state: _LoopState, supersedes: str | None) -> LLMResult:
+                               stats: ModelStats, state: _LoopState, supersedes: str | None,
+                               batch_reply: _BatchReply | None = None) -> LLMResult:
         if self._stop_reason() is not None:
             return self._record_not_sent(request, context, route, key, stats, ErrorKind.ABORTED,
                                          f"batch stopped early: {self._stop_reason()}")
@@ -468,7 +571,7 @@ class LLMGateway:
         cost: float | None = None
         projected: float | None = None
         try:
-            outcome = await self._attempt(request, route, input_estimate, output_estimate, state)
+            outcome = await self._attempt(request, route, input_estimate, output_estimate, state, batch_reply)
             cost, projected = self._costs(route, outcome.usage)
             self._spent_usd += (projected or 0.0) if route.target.provider == "simulated" else (cost or 0.0)
         except _StoppedBeforeSending as stopped:
@@ -506,11 +609,20 @@ class LLMGateway:
         return error
 
     async def _attempt(self, request: LLMRequest, route: Route, input_estimate: int, output_estimate: int,
-                       state: _LoopState) -> _Outcome:
+                       state: _LoopState, batch_reply: _BatchReply | None = None) -> _Outcome:
+        """Send until answered or given up. `batch_reply`: the invalid reply a provider batch already gave,
+        counted as the first attempt, so the request goes on with its repair turns instead of being re-sent."""
         target = route.target
         provider = self._pool.get(target)
         progress = _Progress()
         current = request
+        if batch_reply is not None:
+            progress.attempts = 1
+            progress.usage = batch_reply.response.usage
+            repaired = self._rejected(progress, request, target, current, batch_reply.response, batch_reply.problem)
+            if isinstance(repaired, _Outcome):
+                return repaired
+            current = repaired
         gate = state.endpoint_gate(target)
         try:
             while True:
@@ -541,19 +653,26 @@ class LLMGateway:
                         return progress.outcome("answered", "valid", validate_response(request, response))
                     except StructuredOutputError as invalid:
                         problem, invalid_response = str(invalid), response
-                # The provider replied, but not usably: repair with a re-ask, or end with an invalid answer.
-                progress.rejected.append({"reply": invalid_response.model_dump(mode="json") if invalid_response
-                                          else None, "problem": problem})
-                if progress.repairs >= self.settings.max_repair_turns:
-                    self._note_failure(ErrorKind.INVALID_OUTPUT, problem, request, target, progress.attempts)
-                    return progress.outcome("answered", "invalid", invalid_response, ErrorKind.INVALID_OUTPUT, problem)
-                progress.repairs += 1
-                self.stats.retries[ErrorKind.INVALID_OUTPUT.value] += 1
-                current = request.model_copy(update={
-                    "messages": repair_request(request, current.messages, invalid_response, problem)})
+                repaired = self._rejected(progress, request, target, current, invalid_response, problem)
+                if isinstance(repaired, _Outcome):
+                    return repaired
+                current = repaired
         finally:
             if progress.transport_failures[ErrorKind.UNREACHABLE]:
                 gate.set()  # got through, gave up (the batch stops) or failed otherwise: let the others decide
+
+    def _rejected(self, progress: _Progress, request: LLMRequest, target: ModelRef, current: LLMRequest,
+                  invalid_response: LLMResponse | None, problem: str) -> _Outcome | LLMRequest:
+        """The provider replied, but not usably: the repair re-ask to send next, or the invalid answer it ends with."""
+        progress.rejected.append({"reply": invalid_response.model_dump(mode="json") if invalid_response
+                                  else None, "problem": problem})
+        if progress.repairs >= self.settings.max_repair_turns:
+            self._note_failure(ErrorKind.INVALID_OUTPUT, problem, request, target, progress.attempts)
+            return progress.outcome("answered", "invalid", invalid_response, ErrorKind.INVALID_OUTPUT, problem)
+        progress.repairs += 1
+        self.stats.retries[ErrorKind.INVALID_OUTPUT.value] += 1
+        return request.model_copy(update={
+            "messages": repair_request(request, current.messages, invalid_response, problem)})
 
     def _gives_up(self, progress: _Progress, kind: ErrorKind) -> bool:
         retry = self.settings.retry
@@ -676,16 +795,17 @@ class LLMGateway:
         return usage.model_copy(update={"cached_input_tokens": use.read_tokens,
                                         "cache_write_input_tokens": use.write_tokens})
 
-    def _costs(self, route: Route, usage: Usage) -> tuple[float | None, float | None]:
-        """(cost, projected cost): simulated calls cost nothing and project onto their target's prices."""
-        projected_cost = cost_of(usage, route.projection.model, self.settings.prices)
+    def _costs(self, route: Route, usage: Usage, via_batch: bool = False) -> tuple[float | None, float | None]:
+        """(cost, projected cost): simulated calls cost nothing and project onto their target's prices; a
+        provider batch's answer (`via_batch`) is priced with the batch discount."""
+        projected_cost = cost_of(usage, route.projection.model, self.settings.prices, via_batch)
         if projected_cost.unknown_model:
             self.stats.unknown_price_models.add(route.projection.model)
         if route.target.provider == "simulated":
             return 0.0, projected_cost.usd
         if route.target == route.projection:
             return projected_cost.usd, projected_cost.usd
-        cost = cost_of(usage, route.target.model, self.settings.prices)
+        cost = cost_of(usage, route.target.model, self.settings.prices, via_batch)
         if cost.unknown_model:
             self.stats.unknown_price_models.add(route.target.model)
         return cost.usd, cost.usd
@@ -693,7 +813,7 @@ class LLMGateway:
     # -- recording --------------------------------------------------------------------------------
     def _record(self, request: LLMRequest, context: CallContext, route: Route, key: str,
                 result: LLMResult, usage: Usage, cost: float | None, projected: float | None,
-                outcome: _Outcome | None = None, supersedes: str | None = None) -> None:
+                outcome: _Outcome | None = None, supersedes: str | None = None, via_batch: bool = False) -> None:
         answered = outcome is not None and outcome.status == "answered"
         response = outcome.response if outcome is not None else result.response
         self.request_log.append(LogRecord(
@@ -712,7 +832,7 @@ class LLMGateway:
             cost_usd=cost, projected_cost_usd=projected,
             latency_s=result.latency_s, domain=context.domain, batch=context.batch, run_id=context.run_id,
             asset=context.asset, prompt_version=request.prompt_version,
-            settings_fingerprint=self._fingerprint, created_at=now_utc()))
+            settings_fingerprint=self._fingerprint, created_at=now_utc(), via_batch=via_batch))
 
     def _record_not_sent(self, request: LLMRequest, context: CallContext, route: Route, key: str,
                          stats: ModelStats, kind: ErrorKind, message: str) -> LLMResult:
@@ -726,7 +846,7 @@ class LLMGateway:
 
     def _record_outcome(self, request: LLMRequest, context: CallContext, route: Route, key: str,
                         stats: ModelStats, outcome: _Outcome, cost: float | None,
-                        projected: float | None, supersedes: str | None) -> LLMResult:
+                        projected: float | None, supersedes: str | None, via_batch: bool = False) -> LLMResult:
         valid = outcome.validation == "valid"
         result = LLMResult(
             request_key=key, status="answered" if valid else "failed", response=outcome.response if valid else None,
@@ -734,7 +854,8 @@ class LLMGateway:
             error_message=outcome.error_message, attempts=outcome.attempts, repair_turns=outcome.repair_turns,
             provider=route.target.provider, model=route.target.model, latency_s=outcome.latency_s,
             cost_usd=cost or 0.0, simulated=route.target.provider == "simulated")
-        self._record(request, context, route, key, result, outcome.usage, cost, projected, outcome, supersedes)
+        self._record(request, context, route, key, result, outcome.usage, cost, projected, outcome, supersedes,
+                     via_batch)
         if valid:
             stats.answered += 1
         else:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from apigen_pipeline.llm.batch import BatchStore
 from apigen_pipeline.llm.config import LLMSettings
 from apigen_pipeline.llm.factory import ProviderFactory
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
@@ -34,6 +35,6 @@ def partition_gateway(settings: LLMSettings, warehouse: Warehouse, context: Call
         log.open()
         try:
             yield LLMGateway(settings, log, provider_factories=provider_factories, retry_failed=retry_failed,
-                             cache_identities=cache_identities)
+                             cache_identities=cache_identities, batch_store=BatchStore(warehouse))
         finally:
             log.close()

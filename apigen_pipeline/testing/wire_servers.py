@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 
 from apigen_pipeline.llm.prompt_cache import OPENAI_RULE, CacheRule, PrefixCache, PromptBlock, anthropic_rule
 from apigen_pipeline.llm.tokens import estimate_tokens, json_text
@@ -164,6 +164,12 @@ class WireReply:
 
 
 Responder = Callable[[dict[str, Any], int], WireReply]
+
+
+class MountedEndpoints(Protocol):
+    """More endpoints served by a wire server (the batch APIs: `wire_batches.mount_batches`)."""
+
+    def serve(self, handler: Any) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -318,7 +324,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.wire.handle(self)
 
     def do_GET(self) -> None:  # noqa: N802
-        self.server.wire.handle_get(self)
+        mounted = self.server.wire.batch_endpoints
+        if mounted is None or not mounted.serve(self):
+            self.server.wire.handle_get(self)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -359,6 +367,7 @@ class WireServer:
         self._child_pipe: Connection | None = None
         self._child_port: int | None = None
         self._prompt_caches: dict[str, PrefixCache] = {}  # per model, as providers cache
+        self.batch_endpoints: MountedEndpoints | None = None
 
     # ---- lifecycle ----
 
@@ -504,6 +513,15 @@ class WireServer:
     def bodies_answered_more_than_once(self) -> list[str]:
         return sorted(digest for digest, count in self.answers_by_body_hash().items() if count > 1)
 
+    def note_request(self, path: str, body: dict[str, Any], status: int, answered: bool,
+                     auth_header_present: bool) -> None:
+        """Record a request answered outside `handle` (a batch item) among the server's requests."""
+        with self._lock:
+            call_index = self._next_index
+            self._next_index += 1
+            self._records.append(RecordedRequest(call_index, path, body, body_hash(body), time.time(),
+                                                 auth_header_present, None, status, answered))
+
     def clear_records(self) -> None:
         if self._child_pipe is not None:
             self._ask_child("clear")
@@ -522,6 +540,8 @@ class WireServer:
     # ---- request handling ----
 
     def handle(self, handler: _Handler) -> None:
+        if self.batch_endpoints is not None and self.batch_endpoints.serve(handler):
+            return
         received_at = time.time()
         length = int(handler.headers.get("content-length") or 0)
         raw = handler.rfile.read(length) if length else b""

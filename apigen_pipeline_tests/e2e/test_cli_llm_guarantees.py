@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from apigen_pipeline.config import load_pipeline_config
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.testing.simulated_wire import simulated_responder
+from apigen_pipeline.testing.wire_batches import mount_batches
 from apigen_pipeline.testing.wire_servers import OpenAIWireServer, WireReply
 from apigen_pipeline.warehouse import Warehouse
 from apigen_pipeline_tests.conftest import MOCK_DOMAIN
@@ -134,6 +136,7 @@ class WeakModel:
 
 @dataclass(frozen=True)
 class Runs:
+    single: Path                              # the home of the run alone
     single_requests: Counter[str]             # what one run alone sent (body hash -> times)
     concurrent_requests: Counter[str]         # what two runs of the same partition at once sent
     concurrent_codes: list[int]
@@ -169,7 +172,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, config_path: Path) -> Runs:
         invalid = log[(log["status"] == "answered") & (log["validation"] == "invalid")].to_dict("records")
         retry_code, _, err = finished(apigen_run(concurrent, config_path, server.base_url, "--retry-failed"))
         retry_bodies = [record.body for record in server.requests]
-    return Runs(single_requests, concurrent_requests, concurrent_codes, windows, single_rows,
+    return Runs(single, single_requests, concurrent_requests, concurrent_codes, windows, single_rows,
                 concurrent_rows, invalid, retry_bodies, retry_code)
 
 
@@ -221,3 +224,88 @@ def test_retry_failed_reasks_only_the_answers_that_failed(runs: Runs):
     # nothing else: no answer that had passed validation was paid for twice.
     assert set(resent) == set(failed)
     assert len(runs.retry_bodies) == sum(int(row["attempts"]) for row in runs.invalid_answers)
+
+
+# ---- provider batches: killed while waiting on a batch, then re-run ------------------------------------------
+
+BATCHED = {"provider": "openai", "model": "gpt-4o", "batch": True}
+BATCH_LLM = {"roles": {"generator": BATCHED, "summarizer": BATCHED, "recombiner": BATCHED},
+             "judges": [BATCHED, {**BATCHED, "provider": "anthropic", "model": "claude-3-5-sonnet-latest"},
+                        {**BATCHED, "model": "gpt-4o-mini"}],
+             "batch_max_wait_s": 120, "batch_poll_interval_s": 0.2, "batch_retry_wait_s": 1}
+
+
+@dataclass(frozen=True)
+class BatchRuns:
+    home: Path
+    killed_batches: list[str]                 # the provider batches submitted before the kill
+    batches: list[str]                        # every provider batch, both runs
+    submitted: Counter[str]                   # custom id (request key) -> times submitted in a batch
+    answers: Counter[str]                     # body hash -> times answered, live and in batches, both runs
+    failed_items: int                         # batch items the server failed (sent live afterwards)
+    code: int
+    err: str
+
+
+@pytest.fixture(scope="module")
+def batch_runs(tmp_path_factory: pytest.TempPathFactory, config_path: Path) -> BatchRuns:
+    """The runs' partition again, its non-interactive roles through OpenAI Batch: the first run is killed while
+    it waits on a batch, the provider then finishes, and a second run completes the partition."""
+    root = tmp_path_factory.mktemp("cli_batches")
+    home, config = root / "home", root / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, "llm": BATCH_LLM}))
+    domain = load_pipeline_config(config_path).domain(DOMAIN)
+    environment = load_environment(domain.reference, domain.seed, domain.scale)
+    with OpenAIWireServer(WeakModel(environment), expected_api_key=PLANTED_KEY) as server:
+        endpoints = mount_batches(server, completion_delay_s=600, failure_share=0.25)
+        killed = apigen_run(home, config, server.base_url)
+        deadline = time.monotonic() + 120
+        while not endpoints.polls and killed.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # polled: the batch ids are in the warehouse, the run is waiting
+        assert endpoints.polls, killed.communicate()[1][-3000:] if killed.poll() is not None else "never polled"
+        killed.kill()
+        killed.communicate()
+        killed_batches = endpoints.batch_ids
+        endpoints.completion_delay_s = 0.0  # the provider finished while nothing waited
+        code, _, err = finished(apigen_run(home, config, server.base_url))
+        failed_items = sum(1 for r in server.requests if r.path.startswith("batch:") and not r.answered)
+        return BatchRuns(home, killed_batches, endpoints.batch_ids, endpoints.submitted_custom_ids(),
+                         Counter(server.answers_by_body_hash()), failed_items, code, err)
+
+
+# Dollars: batch answers are priced with the batch discount, so the batch run's report costs less (asserted).
+COSTS = ("cost_usd", "projected_cost_usd", "cost_per_verified_trajectory", "projected_cost_per_verified_trajectory")
+
+
+def content_apart_from_config(home: Path) -> dict[str, tuple[int, str]]:
+    """Each pipeline table's partition content without `config_hash` (batch: true is a config change) and dollars."""
+    store = warehouse(home)
+    tables = [t for t in partitioned_tables(store) if t not in ("llm_requests", "llm_batch_items")]
+    return partition_hashes(store, DOMAIN, BATCH, tables, ignoring=("config_hash", *COSTS))
+
+
+def report_cost(home: Path) -> float:
+    return float(warehouse(home).read_partition("generation_report", DOMAIN, BATCH)["cost_usd"].max())
+
+
+def answered_keys(home: Path) -> set[tuple[str, str]]:
+    log = warehouse(home).query("llm/all_requests", [])
+    answered = log[log["status"] == "answered"]
+    return set(zip(answered["request_key"], answered["validation"], strict=True))
+
+
+def test_a_batch_run_killed_mid_wait_and_rerun_resubmits_nothing_and_ends_with_the_live_runs_rows(
+        runs: Runs, batch_runs: BatchRuns):
+    assert batch_runs.code == 0, batch_runs.err[-3000:]
+    assert len(batch_runs.killed_batches) == 1 and batch_runs.killed_batches[0] in batch_runs.batches
+    assert len(batch_runs.batches) > 1  # the re-run polled the first batch and went on with new ones
+    assert set(batch_runs.submitted.values()) == {1}  # no request was ever submitted twice
+    assert batch_runs.failed_items > 0  # partial failures happened, and were answered live instead
+    # Every body answered exactly as often as by the live run alone (identical bodies of several keys
+    # included): nothing answered was paid for twice, across the kill.
+    assert batch_runs.answers == runs.single_requests
+    assert content_apart_from_config(batch_runs.home) == content_apart_from_config(runs.single)
+    assert 0 < report_cost(batch_runs.home) < report_cost(runs.single)  # the batch discount
+    assert answered_keys(batch_runs.home) == answered_keys(runs.single)
+    log = warehouse(batch_runs.home).query("llm/all_requests", [])
+    assert log[log["status"] == "answered"]["via_batch"].fillna(False).sum() > 0

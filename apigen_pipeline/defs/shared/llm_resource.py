@@ -16,6 +16,7 @@ import dagster as dg
 from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.defs.shared.policies import non_retryable
 from apigen_pipeline.environments.base import Environment
+from apigen_pipeline.llm.batch import BatchPendingError
 from apigen_pipeline.llm.config import LLMSettings
 from apigen_pipeline.llm.context_window import ContextWindow
 from apigen_pipeline.llm.gateway import (
@@ -52,6 +53,12 @@ class BoundClient:
                                              "model": error.result.model}) from error
         except FailureRateExceededError as error:
             raise dg.Failure(description=str(error), allow_retries=error.retryable) from error
+        except BatchPendingError as error:
+            # Not a fault: the provider has not finished. The step is up for retry, which frees its llm_api
+            # slot until the retry polls the same batches (the ids are in llm_batch_items; a later run does too).
+            settings = self.gateway.settings
+            raise dg.RetryRequested(max_retries=settings.batch_max_step_retries,
+                                    seconds_to_wait=settings.batch_retry_wait_s) from error
 
 
 class LLMResource(dg.ConfigurableResource):

@@ -5,13 +5,16 @@ import dagster as dg
 import pytest
 
 from apigen_pipeline.defs.shared.llm_resource import BoundClient, LLMResource
-from apigen_pipeline.llm.config import LLMSettings, RetrySettings
+from apigen_pipeline.llm.batch import BatchStore
+from apigen_pipeline.llm.config import LLMSettings, ModelRef, RetrySettings, RoleModels
 from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
 from apigen_pipeline.llm.request_log import RequestLog
 from apigen_pipeline.llm.simulated_faults import FaultRates
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMResponse
 from apigen_pipeline.simulated import Phase1SimulationRates, Phase2SimulationRates, SimulatedBackend
+from apigen_pipeline.testing.wire_batches import mount_batches
+from apigen_pipeline.testing.wire_servers import OpenAIWireServer
 from apigen_pipeline.warehouse import Warehouse
 
 CONTEXT = CallContext(domain="retail", batch="2026-01-01", run_id="r1", asset="blueprints")
@@ -93,3 +96,46 @@ def test_a_simulated_run_with_another_seed_or_rate_does_not_replay_the_old_answe
 def test_the_simulated_identity_ignores_what_does_not_change_answers():
     assert SimulatedBackend().cache_identity(LLMSettings()) == \
         SimulatedBackend().cache_identity(LLMSettings(simulated_latency_s=0.5, max_concurrency=3))
+def test_a_provider_batch_still_pending_puts_the_step_up_for_retry_after_the_configured_wait(tmp_path, monkeypatch):
+    monkeypatch.setenv("APIGEN_BATCH_TEST_KEY", "sk-test")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with OpenAIWireServer() as server, RequestLog(warehouse, background=False) as log:
+        endpoints = mount_batches(server, completion_delay_s=60)
+        ref = ModelRef(provider="openai", model="gpt-4o", base_url=server.base_url,
+                       api_key_env="APIGEN_BATCH_TEST_KEY", batch=True)
+        settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=ref),
+                               batch_max_wait_s=0.2, batch_poll_interval_s=0.05, batch_retry_wait_s=42,
+                               batch_max_step_retries=7)
+        client = BoundClient(LLMGateway(settings, log, batch_store=BatchStore(warehouse)), CONTEXT)
+        with pytest.raises(dg.RetryRequested) as caught:
+            client.complete_many(requests(2))
+    (batch_id,) = endpoints.batch_ids
+    assert (caught.value.seconds_to_wait, caught.value.max_retries) == (42, 7)
+    cause = str(caught.value.__cause__)
+    assert cause.startswith(f"provider batch {batch_id} not ended after ")
+    assert cause.endswith("(batch_max_wait_s 0.2); a retry of the step polls it again")
+
+
+def test_a_step_waiting_on_a_provider_batch_retries_outside_its_pool_and_resumes_the_same_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("APIGEN_BATCH_TEST_KEY", "sk-test")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with OpenAIWireServer() as server:
+        endpoints = mount_batches(server, completion_delay_s=1.5)
+        ref = ModelRef(provider="openai", model="gpt-4o", base_url=server.base_url,
+                       api_key_env="APIGEN_BATCH_TEST_KEY", batch=True)
+        settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=ref),
+                               batch_max_wait_s=0.3, batch_poll_interval_s=0.05, batch_retry_wait_s=0.5,
+                               batch_max_step_retries=10)
+
+        @dg.asset(pool="llm_api")
+        def generated() -> int:
+            with RequestLog(warehouse, background=False) as log:
+                client = BoundClient(LLMGateway(settings, log, batch_store=BatchStore(warehouse)), CONTEXT)
+                return sum(result.ok for result in client.complete_many(requests(3)))
+
+        with dg.instance_for_test() as instance:
+            result = dg.materialize([generated], instance=instance)
+            retries = [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert result.success and result.output_for_node("generated") == 3
+    assert retries  # the step gave its slot back while the provider worked
+    assert len(endpoints.batch_ids) == 1 and set(endpoints.submitted_custom_ids().values()) == {1}
