@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import importlib
 import json
 import logging
 import socket
@@ -19,7 +20,7 @@ import pytest
 
 from apigen_pipeline.llm import sdk_common
 from apigen_pipeline.llm.errors import ProviderError
-from apigen_pipeline.llm.providers.anthropic_provider import AnthropicProvider
+from apigen_pipeline.llm.providers.anthropic_provider import AnthropicProvider, messages_create_params
 from apigen_pipeline.llm.providers.base import Provider
 from apigen_pipeline.llm.providers.openai_provider import OpenAIProvider, chat_completion_params
 from apigen_pipeline.llm.sdk_common import endpoint_label
@@ -564,6 +565,71 @@ def test_openai_body_is_what_the_sdk_builds_from_named_arguments(openai_harness)
     assert provider_body["messages"][2]["tool_calls"][0]["function"]["name"] == "get_order_details"
     assert (provider_body["seed"], provider_body["max_tokens"]) == (7, 321)
     assert provider_body["response_format"]["json_schema"]["schema"] == BLUEPRINT_SCHEMA
+
+
+def _typed_openai_reading(completion: Any) -> LLMResponse:
+    """What the SDK's own typed model of a chat completion says, field by field."""
+    choice, usage = completion.choices[0], completion.usage
+    details = usage.prompt_tokens_details
+    return LLMResponse(
+        text=choice.message.content, finish_reason=choice.finish_reason, model=completion.model,
+        tool_calls=[ToolCallData(id=call.id, name=call.function.name, arguments=json.loads(call.function.arguments))
+                    for call in choice.message.tool_calls or []],
+        usage=Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+                    cached_input_tokens=(details.cached_tokens or 0) if details else 0))
+
+
+def _typed_anthropic_reading(message: Any) -> LLMResponse:
+    """What the SDK's own typed model of a message says, field by field."""
+    usage = message.usage
+    texts = [block.text for block in message.content if block.type == "text"]
+    return LLMResponse(
+        text="".join(texts) or None, model=message.model,
+        finish_reason={"end_turn": "stop", "tool_use": "tool_calls"}[message.stop_reason],
+        tool_calls=[ToolCallData(id=block.id, name=block.name, arguments=block.input)
+                    for block in message.content if block.type == "tool_use"],
+        usage=Usage(input_tokens=usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens,
+                    output_tokens=usage.output_tokens, cached_input_tokens=usage.cache_read_input_tokens,
+                    cache_write_input_tokens=usage.cache_creation_input_tokens))
+
+
+async def _through_the_typed_sdk(harness: Harness, server: WireServer, request: LLMRequest) -> LLMResponse:
+    """The same request through the SDK's plain `create`, read from the typed model the SDK builds."""
+    if harness.name == "openai":
+        client = openai.AsyncOpenAI(api_key=PLANTED_KEY, base_url=server.base_url, max_retries=0)
+        try:
+            return _typed_openai_reading(await client.chat.completions.create(
+                **chat_completion_params(request, MODEL, None)))
+        finally:
+            await client.close()
+    anthropic = importlib.import_module("anthropic")
+    async with anthropic.AsyncAnthropic(api_key=PLANTED_KEY, base_url=server.base_url, max_retries=0) as client:
+        params, _ = messages_create_params(request, MODEL)
+        return _typed_anthropic_reading(await client.messages.create(**params))
+
+
+RAW_READING_REPLIES = {
+    "text with cache usage": WireReply.of_text("Sure — I can help with order #W1 (ünïcode kept).").with_usage(
+        1200, 85, cached_input_tokens=1024, cache_creation_input_tokens=64),
+    "text and two tool calls": WireReply.of_tool_calls(
+        WireToolCall("get_order_details", {"order_id": "#W1"}, id="call_a"),
+        WireToolCall("cancel_pending_order", {"order_id": "#W2", "reason": "no longer needed"}, id="call_b"),
+        text="Let me look both up."),
+    "tool call without arguments": WireReply.of_tool_calls(WireToolCall("get_order_details", {}, id="call_c")),
+}
+
+
+@pytest.mark.parametrize("reply", list(RAW_READING_REPLIES.values()), ids=list(RAW_READING_REPLIES))
+def test_the_raw_reply_reads_as_the_sdks_typed_model_does(harness, reply):
+    """Providers read the raw body (`with_raw_response`), not the SDK's typed model: same answer, field by field."""
+    request = agent_request()
+    with harness.server_type(lambda body, i: reply) as server:
+        [raw_reading] = send(harness.provider(server), request)
+        typed_reading = asyncio.run(_through_the_typed_sdk(harness, server, request))
+        bodies = [record.body for record in server.requests]
+    assert bodies[0] == bodies[1]  # the same question both ways
+    assert raw_reading == typed_reading
+    assert raw_reading.usage != Usage() and (raw_reading.text or raw_reading.tool_calls)
 
 
 # ---- OpenAI: tool_call_mode json --------------------------------------------------------------------------

@@ -71,7 +71,7 @@ class AnthropicBatchAPI:
             return ItemOutcome(problem=self._scrub(f"batch item {result.type}" + (f": {detail}" if detail else "")))
         schema_tool = request.response_schema_name if request.response_schema is not None else None
         try:
-            reply = llm_response_from_message(result.message, schema_tool, batch_params(request, model)[1])
+            reply = llm_response_from_message(result.message.to_dict(), schema_tool, batch_params(request, model)[1])
         except ProviderError as exc:
             return ItemOutcome(problem=f"batch item unreadable: {exc}")
         return ItemOutcome(response=reply)

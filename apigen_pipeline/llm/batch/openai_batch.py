@@ -12,7 +12,6 @@ import json
 from collections.abc import Mapping, Sequence
 
 import openai
-from openai.types.chat import ChatCompletion
 
 from apigen_pipeline.llm.batch.api import ItemOutcome, api_key_for
 from apigen_pipeline.llm.capabilities import DetectedStructuredMode, EndpointCapabilities
@@ -95,7 +94,7 @@ class OpenAIBatchAPI:
             detail = entry.get("error") or (response or {}).get("body")
             return ItemOutcome(problem=self._scrub(f"batch item failed: {json.dumps(detail)[:300]}"))
         try:
-            reply = llm_response_from_completion(ChatCompletion.model_validate(response["body"]))
+            reply = llm_response_from_completion(response["body"])  # the body as it came off the wire
             if self._target.tool_call_mode == "json" and json_mode_applies(request):
                 reply = from_json_mode(reply, [tool.name for tool in request.tools])
         except (ProviderError, ValueError) as exc:

@@ -144,28 +144,31 @@ def messages_create_params(request: LLMRequest, model: str) -> tuple[dict[str, A
 
 
 def llm_response_from_message(message: Any, schema_tool: str | None, wrapped: bool) -> LLMResponse:
-    """Map a message object; with `schema_tool`, that tool's input is the structured answer, in `text`."""
+    """Map a message body as it came off the wire (parsed JSON, not the SDK's typed model); with
+    `schema_tool`, that tool's input is the structured answer, in `text`."""
+    if not isinstance(message, dict):
+        raise ProviderError(ErrorKind.TRANSIENT, "the server answered with a body that is not a JSON object")
     try:
         texts: list[str] = []
         tool_calls: list[ToolCallData] = []
         structured: str | None = None
-        for block in message.content:
-            if block.type == "text":
-                texts.append(block.text)
-            elif block.type == "tool_use":
-                if not isinstance(block.input, dict):
-                    raise ProviderError(
-                        ErrorKind.INVALID_OUTPUT, f"input for tool {block.name!r} is not a JSON object"
-                    )
-                if schema_tool is not None and block.name == schema_tool:
-                    value = block.input.get(_WRAPPED_VALUE_KEY) if wrapped else block.input
+        for block in message["content"]:
+            if block["type"] == "text":
+                texts.append(block["text"])
+            elif block["type"] == "tool_use":
+                name, arguments = block["name"], block["input"]
+                if not isinstance(arguments, dict):
+                    raise ProviderError(ErrorKind.INVALID_OUTPUT, f"input for tool {name!r} is not a JSON object")
+                if schema_tool is not None and name == schema_tool:
+                    value = arguments.get(_WRAPPED_VALUE_KEY) if wrapped else arguments
                     structured = json.dumps(value, ensure_ascii=False)
                 else:
-                    tool_calls.append(ToolCallData(id=block.id, name=block.name, arguments=block.input))
-        usage = message.usage
-        cache_read = usage.cache_read_input_tokens or 0
-        cache_creation = usage.cache_creation_input_tokens or 0
-        finish_reason = _FINISH_REASONS.get(message.stop_reason, message.stop_reason)
+                    tool_calls.append(ToolCallData(id=block["id"], name=name, arguments=arguments))
+        usage = message["usage"]
+        cache_read = usage.get("cache_read_input_tokens") or 0
+        cache_creation = usage.get("cache_creation_input_tokens") or 0
+        stop_reason = message.get("stop_reason")
+        finish_reason = _FINISH_REASONS.get(stop_reason, stop_reason)
         if structured is not None and not tool_calls:
             finish_reason = "stop"  # the forced answer tool is how the model stops, not a tool call
         return LLMResponse(
@@ -175,12 +178,12 @@ def llm_response_from_message(message: Any, schema_tool: str | None, wrapped: bo
             # input_tokens counts the whole prompt as OpenAI's prompt_tokens does; Anthropic reports
             # cache reads and cache writes apart from the uncached remainder.
             usage=Usage(
-                input_tokens=(usage.input_tokens or 0) + cache_creation + cache_read,
-                output_tokens=usage.output_tokens or 0,
+                input_tokens=(usage.get("input_tokens") or 0) + cache_creation + cache_read,
+                output_tokens=usage.get("output_tokens") or 0,
                 cached_input_tokens=cache_read,
                 cache_write_input_tokens=cache_creation,
             ),
-            model=message.model,
+            model=message.get("model"),
         )
     except (AttributeError, TypeError, KeyError) as exc:
         raise ProviderError(ErrorKind.TRANSIENT, f"malformed message ({type(exc).__name__})") from None
@@ -224,11 +227,12 @@ class AnthropicProvider:
         params, wrapped = messages_create_params(request, model)
         schema_tool = request.response_schema_name if request.response_schema is not None else None
         try:
-            message = await self._client.messages.create(**params)
+            # The raw response: the SDK sends and raises its classified errors; its typed model of the
+            # whole message is never built (the mapping below reads only the fields used).
+            raw = await self._client.messages.with_raw_response.create(**params)
+            message = json.loads(await raw.read())
         except Exception as exc:  # noqa: BLE001 - every SDK failure must come out classified
             raise self._classify(exc) from None
-        if isinstance(message, str):
-            raise ProviderError(ErrorKind.TRANSIENT, f"{self.name}: the server answered with a body that is not JSON")
         return llm_response_from_message(message, schema_tool, wrapped)
 
     async def aclose(self) -> None:
