@@ -11,6 +11,12 @@ from apigen_pipeline.warehouse import Warehouse, content_hash
 # Which-run columns, plus the request log's per-attempt bookkeeping (ids, clock times, latencies).
 VOLATILE = {"llm_requests": ["entry_id", "created_at", "latency_s"]}
 
+# What the provider billed for the same answers depends on what its prompt cache already held (a second
+# run against one server reads prefixes the first one wrote): leave it out with `ignoring=PROVIDER_BILLING`
+# where two runs share a provider, never the answers and rows themselves.
+PROVIDER_BILLING = ("cached_input_tokens", "cache_write_input_tokens", "cost_usd", "projected_cost_usd",
+                    "cost_per_verified_trajectory", "projected_cost_per_verified_trajectory")
+
 
 def partitioned_tables(warehouse: Warehouse) -> list[str]:
     """Every table with domain and batch columns."""
