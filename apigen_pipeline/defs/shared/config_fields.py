@@ -36,8 +36,10 @@ def dagster_config_class(model: type[BaseModel], values: Mapping[str, Any] | Non
         value = values[field_name]
         if nested_model is not None and isinstance(value, Mapping):
             nested = dagster_config_class(nested_model, value, f"{path}_fields")
-            annotation: Any = nested if nested_model is field.annotation else nested | None
-            fields[field_name] = (annotation, Field(default=nested(), description=field.description))
+            if nested_model is field.annotation:
+                fields[field_name] = (nested, Field(default=nested(), description=field.description))
+            else:  # Dagster defaults an optional record from its mapping, not from a config instance
+                fields[field_name] = (nested | None, Field(default=dict(value), description=field.description))
             continue
         fields[field_name] = (_dagster_type(field.annotation, path),
                               Field(default=value, description=field.description))
