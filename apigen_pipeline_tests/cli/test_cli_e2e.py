@@ -47,10 +47,19 @@ def failed(project, succeeded):
 
 
 @pytest.mark.slow
-def test_a_successful_run_prints_its_funnel(succeeded):
+def test_a_successful_run_prints_its_funnel(project, succeeded):
+    home, _ = project
     assert f"partition mockshop|{BATCH}: SUCCESS" in succeeded.stdout
     assert f"  mockshop|{BATCH}: 2 contexts -> " in succeeded.stdout
-    assert "; per verified trajectory $0.0000 (projected $" in succeeded.stdout
+    with read_only_connection(home) as con:
+        verified, projected = con.execute(
+            "SELECT verified_trajectories, projected_cost_per_verified_trajectory FROM generation_report "
+            "WHERE domain = 'mockshop' AND batch = ? LIMIT 1", [BATCH]).fetchone()
+    # The figure per verified trajectory, or "-" when no trajectory was verified (nothing to divide by).
+    figure = (f"per verified trajectory $0.0000 (projected ${projected:.4f})" if verified
+              else "per verified trajectory - (projected -)")
+    assert f"{verified} verified trajectories; cost $0.0000 (projected on the configured models: $" in succeeded.stdout
+    assert figure in succeeded.stdout
     assert succeeded.stderr_lines == []
 
 

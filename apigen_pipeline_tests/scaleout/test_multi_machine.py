@@ -30,8 +30,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 pytest.importorskip("dagster_celery", reason="needs the scaleout extra")
 
 DOMAINS = ("airline", "retail")
-BATCH = "2026-01-01"
-KILL_BATCH = "2026-01-02"
+BATCH = "2026-11-01"  # inside the partitions window (batch_start_date)
+KILL_BATCH = "2026-11-02"
 CONTEXTS = int(os.environ.get("APIGEN_SCALEOUT_CONTEXTS", "4"))
 KILL_CONTEXTS = 24  # a Phase-1 step long enough (seconds) to be caught mid-flight
 KILL_STEP = "phase1_blueprints"
@@ -295,7 +295,7 @@ def test_broken_storage_fails_at_start_up_before_any_llm_request(cluster):
                                 str(auth_port)], env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
                   cwd=cluster.root)
     wait_for(lambda: port_open("127.0.0.1", auth_port), 30, "moto with authentication")
-    bad = cluster.run(launcher, launcher_cmd("materialize", partition_key("airline", "2026-01-03")),
+    bad = cluster.run(launcher, launcher_cmd("materialize", partition_key("airline", "2026-11-03")),
                       APIGEN_S3_ENDPOINT_URL=f"http://127.0.0.1:{auth_port}", AWS_SECRET_ACCESS_KEY="wrong",
                       APIGEN_EXECUTOR="in_process", APIGEN_CONFIG=str(cluster.pipeline_config))
     cluster.stop("moto_auth", grace_s=5)
