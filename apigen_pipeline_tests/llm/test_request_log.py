@@ -194,3 +194,15 @@ def test_an_invalid_answer_is_final_until_an_explicit_reask_supersedes_it(wareho
         assert log.lookup_many(["k1"])["k1"].entry_id == reask.entry_id
         assert [(row["validation"], row["supersedes"]) for row in log.rows()] == [
             ("invalid", None), ("valid", first.entry_id)]
+
+
+def test_prompt_tokens_per_role_count_only_requests_that_measured_a_prompt(warehouse):
+    # A provider batch's failed item reports no usage; the same key is then answered live.
+    failed_batch_item = record("k1", status="failed", via_batch=True).model_copy(update={"input_tokens": 0})
+    with RequestLog(warehouse, background=False) as log:
+        for row in (failed_batch_item, record("k1"), record("k2").model_copy(update={"input_tokens": 9})):
+            log.append(row.model_copy(update={"role": "generator"}))
+        log.flush()
+    ((role, requests, p50, p95),) = warehouse.query("report/prompt_tokens_by_role", ["retail", "b1"]).itertuples(
+        index=False)
+    assert (role, requests, p50, p95) == ("generator", 2, 7.0, pytest.approx(8.8))
