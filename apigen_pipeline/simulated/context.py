@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from apigen_pipeline.llm.structured import REPAIR_MARKER
 from apigen_pipeline.llm.tokens import estimate_tokens, json_text
 from apigen_pipeline.llm.types import ChatMessage, LLMRequest, LLMResponse, ToolCallData
 from apigen_pipeline.simulated.faults import FaultInjector, FaultKind
@@ -60,7 +61,10 @@ class SimulationContext:
 
     @property
     def last_user_text(self) -> str | None:
-        return _last_content(self.request.messages, "user")
+        """The last user message that poses the task: a repair re-ask names only the error, so a role asked to
+        repair its invalid reply answers the task again (instead of the generic filler echoing the prompt)."""
+        return _last_content([m for m in self.request.messages
+                              if not (m.content or "").lstrip().startswith(REPAIR_MARKER)], "user")
 
     @property
     def system_text(self) -> str | None:

@@ -3,6 +3,8 @@ import json
 import pytest
 
 from apigen_pipeline.environments.registry import load_environment
+from apigen_pipeline.llm.structured import repair_request
+from apigen_pipeline.llm.types import LLMResponse
 from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig
 from apigen_pipeline.phase1.prompts import generator_request
 from apigen_pipeline.phase1.runner import run_phase1
@@ -133,3 +135,20 @@ def test_a_revision_can_fail_for_another_reason_than_the_one_it_fixed():
     cycle = ["policy.authenticate_first", "committee.completeness", "policy.authenticate_first"]
     assert sum(reasons == cycle for reasons in by_context.values()) > len(contexts) // 2, by_context
     assert result.stats.yield_with_feedback == 0.0
+
+
+def test_a_generator_asked_to_repair_its_invalid_reply_answers_the_task_again():
+    # The gateway's re-ask names only the error; the generator still designs the task from the context it was
+    # first given instead of leaving the answer to the generic filler, which echoes the prompt's reply template.
+    environment = mock_environment()
+    provider = simulated_client(faults=FaultRates.none(), rates=CLEAN).provider
+    for context in mock_contexts(5):
+        request = generator_request(context, environment, "v2", 0, None, None, 0.7, 512)
+        invalid = LLMResponse(text='{"reasoning": "cut off', finish_reason="length")
+        repair = request.model_copy(update={"messages": repair_request(request, request.messages, invalid,
+                                                                      "the reply is not valid JSON")})
+        outcome = provider.simulate(repair, "m")
+        assert outcome.handled_by == "generator"
+        blueprint = json.loads(outcome.response.text)["blueprint"]
+        assert blueprint["instruction"].startswith("You are")
+        assert context.domain_data.identity["email"] in blueprint["instruction"]
