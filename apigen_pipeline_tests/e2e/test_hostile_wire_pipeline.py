@@ -52,9 +52,14 @@ SHARE = 0.3  # of the replies a profile applies to; `cover_all` adds the first o
 def hostile_config(base_url: str) -> PipelineConfig:
     return PipelineConfig.model_validate({
         "domains": [MOCK_DOMAIN],
-        "sampling": {"contexts_per_partition": 6},
+        # Sized so rows survive whatever order the replies arrive in (`cover_all` degrades the first reply
+        # each profile applies to, and that depends on order): a clean compound task already takes 5 user
+        # turns (identity, confirmation, follow-up, stop), so 8 leave room for a user who was made to go on
+        # or an agent that only talked; with 6 contexts some draws left no row at all, with 10 seeds 0-3
+        # each exported 4 to 6.
+        "sampling": {"contexts_per_partition": 10},
         "phase1": {"max_feedback_rounds": {DOMAIN: 2}},
-        "phase2": {"attempts_per_blueprint": 1, "best_of_n": 2, "max_user_turns": 5, "max_agent_steps": 12},
+        "phase2": {"attempts_per_blueprint": 1, "best_of_n": 2, "max_user_turns": 8, "max_agent_steps": 12},
         "evaluation": {"enabled": False},
         # A weak model fails often: the early stop must not end the batch before the profiles are met.
         "llm": {"backend_override": "openai:gpt-4o-mini", "backend_base_url": base_url,
