@@ -383,7 +383,7 @@ class SimulatedWireResponder:
         return (_DEFAULT_TEMPERATURE if temperature is None else temperature) > 0
 
 
-def simulated_responder(provider: WireProvider, seed: int = 0, faults: FaultRates | None = None, *,
+def simulated_responder(provider: WireProvider, *, seed: int = 0, faults: FaultRates | None = None,
                         environments: Mapping[str, Environment],
                         phase1_rates: Phase1SimulationRates | None = None,
                         phase2_rates: Phase2SimulationRates | None = None,
@@ -392,7 +392,8 @@ def simulated_responder(provider: WireProvider, seed: int = 0, faults: FaultRate
 
     `environments` (domain name -> `Environment`) are what the roles answer from; `faults` and the rates
     are the simulated backend's (None: its defaults, a realistic small mix); wire-level faults (429s,
-    500s, timeouts) compose on top with `FaultPlan.wrap` or a server's `fault_plan`.
+    500s, timeouts) compose on top with `FaultPlan.wrap` or a server's `fault_plan`. All by keyword: fault
+    rates passed where the seed was expected once left a "competent" test model with the default faults.
     """
     return SimulatedWireResponder(provider, seed, faults, environments=environments, phase1_rates=phase1_rates,
                                   phase2_rates=phase2_rates, vary_repeats=vary_repeats)

@@ -26,7 +26,7 @@ from apigen_pipeline.config import PipelineConfig
 from apigen_pipeline.environments.base import Environment
 from apigen_pipeline.environments.registry import load_environment
 from apigen_pipeline.paths import exports_dir, warehouse_path
-from apigen_pipeline.simulated import FaultRates, Phase1SimulationRates
+from apigen_pipeline.simulated import FaultRates, Phase1SimulationRates, Phase2SimulationRates
 from apigen_pipeline.testing.hostile import HOSTILE_PROFILES, hostile_responder
 from apigen_pipeline.testing.simulated_wire import simulated_responder
 from apigen_pipeline.testing.wire_servers import OpenAIWireServer, RecordedRequest
@@ -52,9 +52,14 @@ SHARE = 0.3  # of the replies a profile applies to; `cover_all` adds the first o
 def hostile_config(base_url: str) -> PipelineConfig:
     return PipelineConfig.model_validate({
         "domains": [MOCK_DOMAIN],
-        "sampling": {"contexts_per_partition": 6},
+        # Sized so rows survive whatever order the replies arrive in (`cover_all` degrades the first reply
+        # each profile applies to, and that depends on order): a clean compound task already takes 5 user
+        # turns (identity, confirmation, follow-up, stop), so 8 leave room for a user who was made to go on
+        # or an agent that only talked; with 6 contexts and 5 turns some draws left no row at all, with 10
+        # contexts and 8 turns seeds 0-3 each exported 3 to 6.
+        "sampling": {"contexts_per_partition": 10},
         "phase1": {"max_feedback_rounds": {DOMAIN: 2}},
-        "phase2": {"attempts_per_blueprint": 1, "best_of_n": 2, "max_user_turns": 5, "max_agent_steps": 12},
+        "phase2": {"attempts_per_blueprint": 1, "best_of_n": 2, "max_user_turns": 8, "max_agent_steps": 12},
         "evaluation": {"enabled": False},
         # A weak model fails often: the early stop must not end the batch before the profiles are met.
         "llm": {"backend_override": "openai:gpt-4o-mini", "backend_base_url": base_url,
@@ -82,8 +87,10 @@ class HostileRun:
 def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> HostileRun:
     home = tmp_path_factory.mktemp("hostile") / "apigen_home"
     environment = load_environment(MOCK_DOMAIN["plugin"])
-    plausible = simulated_responder("openai", FaultRates.none(), environments={DOMAIN: environment},
-                                    phase1_rates=Phase1SimulationRates.none(), vary_repeats=False)
+    # A competent model: none of the simulated backend's own faults, so only the profiles degrade replies.
+    plausible = simulated_responder("openai", faults=FaultRates.none(), environments={DOMAIN: environment},
+                                    phase1_rates=Phase1SimulationRates.none(),
+                                    phase2_rates=Phase2SimulationRates.none(), vary_repeats=False)
     responder = hostile_responder(plausible, "openai", HOSTILE_PROFILES, share=SHARE, cover_all=True)
     with pytest.MonkeyPatch.context() as env, OpenAIWireServer(responder, expected_api_key=PLANTED_KEY) as server:
         env.setenv("APIGEN_HOME", str(home))

@@ -194,7 +194,7 @@ def test_a_repeated_body_is_a_new_sample_only_when_sampled_with_temperature():
 
 def test_the_same_body_gets_the_same_answer_from_a_fresh_responder_with_the_same_seed():
     body = chat_completion_params(agent_llm_request(), "gpt-4o", None)
-    first, second, other_seed = responder_for("openai"), responder_for("openai"), simulated_responder("openai", 1, environments=ENVIRONMENTS)
+    first, second, other_seed = responder_for("openai"), responder_for("openai"), simulated_responder("openai", seed=1, environments=ENVIRONMENTS)
     assert first(body, 0) == second(body, 5)
     human = human_body(1.0)
     assert {first(human, i).text for i in range(6)} == {second(human, i).text for i in range(6)}
