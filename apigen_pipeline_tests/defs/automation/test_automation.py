@@ -35,19 +35,6 @@ MOCK_PLUGIN = "apigen_pipeline_tests.mock_domain:plugin"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def shared_instance():
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
-@pytest.fixture()
-def instance(shared_instance: dg.DagsterInstance) -> dg.DagsterInstance:
-    """One SQLite instance per module (creating one costs seconds), emptied for every test."""
-    shared_instance.wipe()
-    return shared_instance
-
-
 def two_domain_config(**automation: object) -> PipelineConfig:
     return PipelineConfig.model_validate({
         "domains": [{"name": "mockshop", "plugin": MOCK_PLUGIN}, {"name": "minishop", "plugin": MOCK_PLUGIN}],

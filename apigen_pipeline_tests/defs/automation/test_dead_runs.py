@@ -23,18 +23,11 @@ from apigen_pipeline_tests.support.processes import dead_pid
 POOL = "llm_api"
 
 
-@pytest.fixture(scope="module")
-def shared_instance():
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
 @pytest.fixture()
-def instance(shared_instance: dg.DagsterInstance) -> dg.DagsterInstance:
-    """One SQLite instance per module (creating one costs seconds), emptied for every test."""
-    shared_instance.wipe()
-    shared_instance.event_log_storage.set_concurrency_slots(POOL, 4)
-    return shared_instance
+def instance(instance: dg.DagsterInstance) -> dg.DagsterInstance:
+    """The emptied shared instance (conftest), with the pool's slots the reaper frees."""
+    instance.event_log_storage.set_concurrency_slots(POOL, 4)
+    return instance
 
 
 def started_run(instance: dg.DagsterInstance, tags: dict[str, str], step: str | None = "blueprints",
