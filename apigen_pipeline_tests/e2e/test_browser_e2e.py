@@ -65,8 +65,16 @@ def test_materializing_a_partition_from_the_ui_and_reading_its_failure_stats(pip
             page.get_by_text("Open launchpad").first.click()
             dialog = page.get_by_role("dialog")
             partition_input = dialog.get_by_placeholder("Partition")
-            partition_input.fill(partition(BATCH))
-            partition_input.press("Enter")
+            # Enter picks the highlighted suggestion, which is the first partition until the list has been
+            # filtered by what was typed: type again until the selection is the typed partition.
+            for _ in range(10):
+                partition_input.fill(partition(BATCH))
+                page.wait_for_timeout(1_000)
+                partition_input.press("Enter")
+                page.wait_for_timeout(500)
+                if partition_input.input_value() == partition(BATCH):
+                    break
+            expect(partition_input).to_have_value(partition(BATCH))
             evaluation_k = dialog.locator(".CodeMirror-line", has_text=re.compile(r"^\s*k: 1\s*$"))
             expect(evaluation_k).to_have_count(1)  # settings.evaluation.k, a field of its own
             evaluation_k.click()

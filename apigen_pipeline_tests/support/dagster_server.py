@@ -260,7 +260,9 @@ class DagsterDevServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
-        leftovers = self._wait_for_group_exit(deadline_s=10.0)
+        # A code server whose parent went first exits on its own heartbeat timeout (30-45 s, `dagster dev`'s
+        # defaults) when loaded: leftovers are what is still alive after that.
+        leftovers = self._wait_for_group_exit(deadline_s=50.0)
         for pid in leftovers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
