@@ -24,7 +24,8 @@ own in one transaction, then read again in a new one. We hold the lease only if 
 live claim; if it shows one (two claimed at the same moment) we withdraw ours and try again after a
 random pause. Two holders at once would need each to miss the other's committed claim, which snapshot
 isolation rules out. Claims carry an expiry renewed by a heartbeat: a crashed holder's claim expires
-after `ttl_s`, sooner when it ran on this machine and its process is gone. Clocks of the machines
+after `ttl_s`, sooner when it ran on this machine and its process is gone (`processes.judge`: a recycled
+pid with another start time counts as gone). Clocks of the machines
 sharing a warehouse must agree to well within `ttl_s` (NTP does).
 """
 
@@ -39,11 +40,11 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import TracebackType
 
 import duckdb
 
+from apigen_pipeline.processes import Liveness, RecordedProcess, judge, observe, process_started_at
 from apigen_pipeline.warehouse import Warehouse
 from apigen_pipeline.warehouse.sql_files import load_sql
 
@@ -74,26 +75,32 @@ def _machine() -> str:
 
 
 def new_holder_id() -> str:
-    return f"{_machine()}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
+    """`<machine>/<pid>@<process start>/<token>`: the start time tells this pid's process from a later one."""
+    pid = os.getpid()
+    started = process_started_at(pid)
+    return f"{_machine()}/{pid if started is None else f'{pid}@{started:.2f}'}/{uuid.uuid4().hex[:12]}"
+
+
+def recorded_holder(holder: str) -> RecordedProcess | None:
+    """The process a holder id names (None for an id in no known shape)."""
+    machine, _, process = holder.rpartition("/")[0].rpartition("/")
+    pid, _, started = process.partition("@")
+    if not pid.isdigit():
+        return None
+    try:
+        started_at = float(started) if started else None
+    except ValueError:
+        return None
+    return RecordedProcess(pid=int(pid), host=machine, started_at=started_at)
 
 
 def holder_process_is_gone(holder: str) -> bool:
-    """True only when the holder ran on this machine and its process no longer exists (or is a zombie)."""
-    machine, _, rest = holder.rpartition("/")[0].rpartition("/")
-    if machine != _machine() or not rest.isdigit():
+    """True only when the holder ran on this machine and its process no longer runs: no such pid, a
+    zombie, or another process under the recycled pid (`processes.judge`)."""
+    recorded = recorded_holder(holder)
+    if recorded is None:
         return False
-    pid = int(rest)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # it exists, under another user
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state == "Z"
+    return judge(recorded, _machine(), observe(recorded.pid)).liveness is Liveness.GONE
 
 
 def _utc_now() -> datetime:

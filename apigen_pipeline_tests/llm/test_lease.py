@@ -81,10 +81,14 @@ def test_the_heartbeat_keeps_a_claim_alive_and_a_crashed_holders_claim_expires(w
 def test_a_holder_whose_process_is_gone_on_this_machine_is_taken_over_at_once(warehouse):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    machine, pid, token = new_holder_id().rsplit("/", 2)
+    machine, process, token = new_holder_id().rsplit("/", 2)
+    pid, _, started = process.partition("@")
     assert pid == str(os.getpid()) and not holder_process_is_gone(new_holder_id())
     ghost = f"{machine}/{dead.pid}/{token}"
     assert holder_process_is_gone(ghost)
+    # This very pid, but recorded with another start: a crashed holder whose pid was handed on.
+    assert holder_process_is_gone(f"{machine}/{pid}@{float(started) - 3600:.2f}/{token}")
+    assert not holder_process_is_gone(f"{machine}/not-a-pid/{token}")
     assert not holder_process_is_gone(f"other-host:pid:[1]/{dead.pid}/{token}")  # elsewhere: wait for the TTL
     crashed = PartitionLease(warehouse, SCOPE, ttl_s=3600, holder=ghost)
     warehouse.migrate()
