@@ -22,7 +22,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -141,10 +141,12 @@ def lineage_row(index: int, attempt: TrajectoryAttempt, source: ExportSource,
 
 
 def export_dataset(trajectories: Sequence[TrajectoryAttempt], source: ExportSource, card_info: DatasetCardInfo,
-                   target: ExportTarget, blueprints: Mapping[str, AcceptedBlueprint]) -> ExportManifest:
+                   target: ExportTarget, blueprints: Mapping[str, AcceptedBlueprint],
+                   on_checked: Callable[[], None] | None = None) -> ExportManifest:
     """Write the partition's kept trajectories (others are ignored) that a trainer can use, in every format,
     plus lineage and card, and the kept blueprints as task files. `blueprints` maps blueprint id ->
-    blueprint (a row must make its writes)."""
+    blueprint (a row must make its writes). `on_checked` is called as each kept trajectory has been
+    rendered in both formats and checked for admission (the part that grows with the partition)."""
     kept = sorted((t for t in trajectories if t.kept), key=lambda t: t.trajectory_id)
     admitted: list[tuple[TrajectoryAttempt, dict[str, Any], dict[str, Any]]] = []
     dropped: list[DroppedRow] = []
@@ -157,6 +159,8 @@ def export_dataset(trajectories: Sequence[TrajectoryAttempt], source: ExportSour
         else:
             dropped.append(DroppedRow(trajectory_id=attempt.trajectory_id, blueprint_id=attempt.blueprint_id,
                                       reason=refusal[0], problems=refusal[1]))
+        if on_checked is not None:
+            on_checked()
     dropped_by_reason = dict(sorted(Counter(d.reason for d in dropped).items()))
     lineage = [lineage_row(i, t, source, blueprints.get(t.blueprint_id)) for i, (t, _, _) in enumerate(admitted)]
     # With no row, the task files are all there is: their blueprints' provenance labels the partition.

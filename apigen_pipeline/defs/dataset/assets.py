@@ -38,6 +38,7 @@ from apigen_pipeline.defs.shared.policies import (
     llm_stage_asset_options,
     non_retryable,
 )
+from apigen_pipeline.defs.shared.progress import logged_progress
 from apigen_pipeline.defs.shared.resources import PipelineConfigResource, WarehouseResource
 from apigen_pipeline.defs.shared.tables import CODE_VERSIONS, table_metadata
 from apigen_pipeline.llm.config import ModelRef
@@ -71,7 +72,11 @@ def build_training_dataset(partitions_def: dg.PartitionsDefinition) -> dg.Assets
                               tools=agent_tools(environment), write_tools=environment.write_tools)
         target, location = export_target(config.export.target, store, s3)
         blueprints = {b.blueprint_id: b for b in kept_blueprints(store, partition)}
-        manifest = export_dataset(kept_trajectories(store, partition), source, card, target, blueprints)
+        trajectories = kept_trajectories(store, partition)
+        progress = logged_progress(context.log, "training_dataset: trajectories rendered and checked",
+                                   total=sum(1 for t in trajectories if t.kept))
+        manifest = export_dataset(trajectories, source, card, target, blueprints, on_checked=progress.advance)
+        progress.finish()
         return dg.MaterializeResult(metadata={
             "dagster/row_count": manifest.rows,
             "location": location,

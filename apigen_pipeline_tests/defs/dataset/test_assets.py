@@ -13,6 +13,7 @@ from apigen_pipeline.definitions import build_definitions
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.paths import exports_dir, warehouse_path
 from apigen_pipeline.warehouse import Warehouse
+from apigen_pipeline_tests.support.runs import run_partition_logged
 
 BATCH = "2026-11-22"
 TABLES = ["trajectory_attempts", "user_turn_candidates", "trajectories", "passk_results", "generation_report"]
@@ -26,10 +27,7 @@ def config(mock_config) -> PipelineConfig:
 
 
 def run_graph(config: PipelineConfig) -> dg.ExecuteInProcessResult:
-    job = build_definitions(config=config).resolve_implicit_global_asset_job_def()
-    with dg.instance_for_test() as instance:
-        return job.execute_in_process(partition_key=Partition("mockshop", BATCH).key(), instance=instance,
-                                      raise_on_error=False)
+    return run_partition_logged(config, "mockshop", BATCH)[0]
 
 
 def metadata_of(result: dg.ExecuteInProcessResult, key: str) -> dict:
@@ -38,13 +36,16 @@ def metadata_of(result: dg.ExecuteInProcessResult, key: str) -> dict:
 
 
 def test_whole_graph_exports_a_verified_dataset_and_a_funnel(config):
-    result = run_graph(config)
+    result, log_lines = run_partition_logged(config, "mockshop", BATCH)
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["kept_trajectories_replay"] is True
     warehouse = Warehouse(warehouse_path())
     kept = warehouse.read_partition("trajectories", "mockshop", BATCH)
     assert len(kept) >= 1
+    export_progress = [line for line in log_lines if line.startswith("training_dataset: trajectories rendered")]
+    assert export_progress and export_progress[-1].startswith(
+        f"training_dataset: trajectories rendered and checked: {len(kept)}/{len(kept)}, finished after ")
     root = exports_dir(warehouse.path.parent)
     sharegpt = pd.read_parquet(root / "apigen_mt" / "mockshop" / f"{BATCH}.parquet")
     assert list(sharegpt.columns) == ["conversations", "system", "tools"]

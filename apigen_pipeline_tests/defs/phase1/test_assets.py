@@ -8,24 +8,14 @@ from apigen_pipeline.definitions import build_definitions
 from apigen_pipeline.defs.shared.partitions import Partition
 from apigen_pipeline.paths import warehouse_path
 from apigen_pipeline.warehouse import Warehouse
+from apigen_pipeline_tests.support.runs import run_partition_logged
 
 BATCH = "2026-11-21"
 PHASE1_TABLES = ["blueprint_attempts", "committee_votes", "blueprints"]
 
 
 def run_partition(config: PipelineConfig, domain: str = "mockshop") -> dg.ExecuteInProcessResult:
-    return run_partition_logged(config, domain)[0]
-
-
-def run_partition_logged(config: PipelineConfig, domain: str = "mockshop", **options: object
-                         ) -> tuple[dg.ExecuteInProcessResult, list[str]]:
-    """The run and the lines its steps logged (`context.log`), as the UI's run page shows them."""
-    job = build_definitions(config=config).resolve_implicit_global_asset_job_def()
-    with dg.instance_for_test() as instance:
-        result = job.execute_in_process(partition_key=Partition(domain, BATCH).key(), instance=instance,
-                                        raise_on_error=False, **options)
-        lines = [entry.user_message for entry in instance.all_logs(result.run_id) if not entry.is_dagster_event]
-    return result, lines
+    return run_partition_logged(config, domain, BATCH)[0]
 
 
 @pytest.fixture()
@@ -42,7 +32,7 @@ def materialization(result: dg.ExecuteInProcessResult, key: str) -> dict:
 
 
 def test_phase1_materializes_blueprints_votes_and_checks(config):
-    result, log_lines = run_partition_logged(config)
+    result, log_lines = run_partition_logged(config, "mockshop", BATCH)
     assert result.success
     progress = [line for line in log_lines if line.startswith("blueprints: LLM requests sent: ")]
     assert progress and progress[-1].endswith("s") and ", finished after " in progress[-1]
