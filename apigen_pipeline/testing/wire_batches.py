@@ -80,6 +80,8 @@ class BatchEndpoints(ABC):
         self._batches: dict[str, _Batch] = {}
         self._ids = itertools.count(1)
         self._seen: Counter[str] = Counter()  # submissions per custom id
+        # The next this many creates make their batch but answer 500, as if the answer was lost on the way.
+        self.lose_create_answers = 0
         self.polls: Counter[str] = Counter()  # status requests per batch id
 
     # ---- what tests look at ----
@@ -137,6 +139,20 @@ class BatchEndpoints(ABC):
     @abstractmethod
     def _line(self, custom_id: str, body: dict[str, Any], reply: WireReply, answered: bool) -> dict[str, Any]:
         """One item's line in the results."""
+
+    def _created(self, handler: Any, batch: _Batch) -> None:
+        """Answer a create: the batch, or (losing the answer) a 500 although the batch exists."""
+        with self._lock:
+            lost = self.lose_create_answers > 0
+            self.lose_create_answers -= lost
+        if lost:
+            _json(handler, self._lost_answer(), 500)
+        else:
+            _json(handler, self._render(batch))
+
+    @abstractmethod
+    def _lost_answer(self) -> dict[str, Any]:
+        """A 500's body in the provider's error shape."""
 
     def _lookup(self, batch_id: str) -> _Batch | None:
         with self._lock:
@@ -226,7 +242,10 @@ class OpenAIBatches(BatchEndpoints):
         batch = self._new_batch(handler, "batch_", items)
         batch.input_file_id = request["input_file_id"]
         batch.metadata = request.get("metadata")
-        _json(handler, self._render(batch))
+        self._created(handler, batch)
+
+    def _lost_answer(self) -> dict[str, Any]:
+        return {"error": {"message": "internal error", "type": "server_error"}}
 
     def _retrieve(self, handler: Any, batch_id: str) -> None:
         batch = self._lookup(batch_id)
@@ -295,7 +314,7 @@ class AnthropicBatches(BatchEndpoints):
             request = json.loads(self._read(handler) or b"{}")
             batch = self._new_batch(handler, "msgbatch_",
                                     [(item["custom_id"], item["params"]) for item in request["requests"]])
-            _json(handler, self._render(batch))
+            self._created(handler, batch)
         elif handler.command == "GET" and path == "/v1/messages/batches":
             _json(handler, self._page(handler, "after_id"))
         elif handler.command == "GET" and len(parts) in (4, 5) and parts[:3] == ["v1", "messages", "batches"]:
@@ -312,6 +331,9 @@ class AnthropicBatches(BatchEndpoints):
         else:
             return False
         return True
+
+    def _lost_answer(self) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": "api_error", "message": "internal error"}}
 
     def _render(self, batch: _Batch) -> dict[str, Any]:
         ended = self._ended(batch)

@@ -356,7 +356,7 @@ def test_an_orphaned_anthropic_batch_still_running_keeps_the_step_pending_until_
         endpoints = mount_batches(server, completion_delay_s=60)
         with pytest.raises(ProcessDied):
             run("anthropic", server, warehouse, 4, store=DyingStore(warehouse, "accept"))
-        with pytest.raises(BatchPendingError, match="neither found nor provably absent"):
+        with pytest.raises(BatchPendingError, match="neither found nor provably absent.*still running"):
             run("anthropic", server, warehouse, 4)
         assert len(endpoints.batch_ids) == 1 and submissions(warehouse) == [("submitting", None)]
         endpoints.completion_delay_s = 0.0
@@ -365,3 +365,17 @@ def test_an_orphaned_anthropic_batch_still_running_keeps_the_step_pending_until_
     (batch_id,) = endpoints.batch_ids
     assert submissions(warehouse) == [("submitted", batch_id)]
     assert set(endpoints.submitted_custom_ids().values()) == {1}
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_lost_answer_to_the_batch_create_is_looked_up_not_submitted_again(provider, tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with SERVERS[provider]() as server:
+        endpoints = mount_batches(server)
+        endpoints.lose_create_answers = 1  # the provider creates the batch, the client sees a 500
+        results, _ = run(provider, server, warehouse, 4)
+    assert all(r.ok for r in results)
+    (batch_id,) = endpoints.batch_ids
+    assert set(endpoints.submitted_custom_ids().values()) == {1}
+    assert [r.path for r in server.requests] == [f"batch:{endpoints.endpoint}"] * 4  # nothing went live
+    assert submissions(warehouse) == [("submitted", batch_id)]

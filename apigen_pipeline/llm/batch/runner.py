@@ -64,7 +64,7 @@ class _Plan:
     """Which batch holds each request before waiting: open batches by id, and the undecided submissions."""
 
     by_batch: dict[str, dict[str, LLMRequest]] = field(default_factory=dict)
-    undecided: list[str] = field(default_factory=list)  # submission ids
+    undecided: list[str] = field(default_factory=list)  # submission ids, each with why it is undecided
     held: set[str] = field(default_factory=set)  # keys in an open batch or an undecided submission
 
 
@@ -112,8 +112,8 @@ class BatchRunner:
                 collected.provider_batch_ids.append(batch_id)
             if plan.undecided:
                 raise BatchPendingError(
-                    f"provider batch submission(s) {', '.join(plan.undecided)} to {target.label} neither found "
-                    "nor provably absent at the provider yet; a retry of the step looks again", all_ids)
+                    f"provider batch submission(s) to {target.label} neither found nor provably absent at the "
+                    f"provider yet ({'; '.join(plan.undecided)}); a retry of the step looks again", all_ids)
         finally:
             await api.aclose()
         return collected
@@ -124,9 +124,8 @@ class BatchRunner:
         plan = _Plan()
         intents = await asyncio.to_thread(self.store.open_intents, target)
         for intent in (intent for intent in intents if requests.keys() & set(intent.request_keys)):
-            batch_id = await self._resolve(api, target, intent)
+            batch_id = await self._resolve(api, target, intent, plan)
             if batch_id is None:
-                plan.undecided.append(intent.submission_id)
                 plan.held.update(key for key in intent.request_keys if key in requests)
         open_items = await asyncio.to_thread(self.store.open_items, list(requests), target)
         for key, item in open_items.items():
@@ -137,17 +136,20 @@ class BatchRunner:
                         who.role)
         return plan
 
-    async def _resolve(self, api: BatchAPI, target: ModelRef, intent: SubmissionIntent) -> str | bool | None:
+    async def _resolve(self, api: BatchAPI, target: ModelRef, intent: SubmissionIntent,
+                       plan: _Plan) -> str | bool | None:
         """Look an open intent up at the provider: its batch id once adopted (the items recorded), False once
         abandoned (the provider provably holds no such batch), None while undecided (the lookup failed, or a
-        candidate cannot be told apart yet)."""
+        candidate cannot be told apart yet: noted in the plan)."""
         try:
             lookup = await api.find(intent.submission_id, frozenset(intent.request_keys), intent.created_at)
         except ProviderError as error:
             logger.warning("provider batch submission %s could not be looked up: %s", intent.submission_id, error)
+            plan.undecided.append(f"{intent.submission_id}: lookup failed: {error}")
             return None
         if not lookup.decided:
             logger.info("provider batch submission %s: a candidate batch is still running", intent.submission_id)
+            plan.undecided.append(f"{intent.submission_id}: a candidate batch is still running")
             return None
         recorded = await asyncio.to_thread(self.store.recorded_batches, lookup.batch_ids, target)
         found = [batch_id for batch_id in lookup.batch_ids if batch_id not in recorded]
@@ -173,15 +175,13 @@ class BatchRunner:
         except ProviderError as error:
             # A lost answer may hide a created batch: look before sending these requests anywhere else.
             if error.kind in _MAYBE_CREATED:
-                resolved = await self._resolve(api, target, intent)
+                resolved = await self._resolve(api, target, intent, plan)
             else:
                 await asyncio.to_thread(self.store.abandon, intent)
                 resolved = False
             if isinstance(resolved, str):
                 plan.by_batch[resolved] = dict(fresh)
-            elif resolved is None:
-                plan.undecided.append(intent.submission_id)
-            else:  # not submitted: these requests take the live path
+            elif resolved is False:  # not submitted: these requests take the live path
                 logger.warning("provider batch not submitted (%s); %d requests go live", error, len(fresh))
                 collected.outcomes.update({key: ItemOutcome(problem=str(error)) for key in fresh})
             return
