@@ -38,7 +38,7 @@ from apigen_pipeline.llm.batch import BatchRunner, BatchStore
 from apigen_pipeline.llm.batch.api import ItemOutcome, batch_api_for
 from apigen_pipeline.llm.batch.runner import Admit, Collected, Submission
 from apigen_pipeline.llm.capabilities import EndpointCapabilities
-from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route
+from apigen_pipeline.llm.config import LLMSettings, ModelRef, Route
 from apigen_pipeline.llm.context_window import ContextWindow, ContextWindows, overflow
 from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.factory import ProviderFactory, ProviderPool, preload_providers
@@ -298,7 +298,7 @@ class LLMGateway:
         self._batches = None if batch_store is None else BatchRunner(
             batch_store, lambda target: batch_api_for(target, self.capabilities),
             max_wait_s=settings.batch_max_wait_s, poll_interval_s=settings.batch_poll_interval_s)
-        if self._batches is None and any(route.batch for route in self._all_routes()):
+        if self._batches is None and any(route.batch for route in self.settings.all_routes()):
             raise ValueError("a role is configured batch: true but the gateway was given no batch_store")
         preload_providers(self._target_providers() - set(self._provider_overrides))
 
@@ -399,12 +399,8 @@ class LLMGateway:
         finally:
             await self._pool.aclose()
 
-    def _all_routes(self) -> list[Route]:
-        routes = [self.settings.route(role) for role in RoleModels.model_fields]  # type: ignore[arg-type]
-        return routes + [self.settings.route("judge", index) for index in range(len(self.settings.judges))]
-
     def _target_providers(self) -> set[str]:
-        return {route.target.provider for route in self._all_routes()}
+        return {route.target.provider for route in self.settings.all_routes()}
 
     async def _through_batches(self, requests: Sequence[LLMRequest], routes: Sequence[Route], keys: Sequence[str],
                                indices: Sequence[int], context: CallContext,

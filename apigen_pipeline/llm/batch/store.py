@@ -34,6 +34,18 @@ class SubmittedItem(FrozenModel):
     provider_batch_id: str
 
 
+class OpenBatch(FrozenModel):
+    """A provider batch with items not yet read into the request log, and the partition they belong to."""
+
+    provider: str
+    model: str
+    endpoint: str
+    provider_batch_id: str
+    domain: str
+    batch: str
+    items: int
+
+
 class SubmissionIntent(FrozenModel):
     """A submission written before the provider was asked; open while it is not known whether the provider
     created its batch. The custom ids of its requests are their request keys."""
@@ -68,6 +80,12 @@ class BatchStore:
         return {row.request_key: SubmittedItem(request_key=row.request_key, custom_id=row.custom_id,
                                                provider_batch_id=row.provider_batch_id)
                 for row in frame.itertuples(index=False)}
+
+    def open_batches(self) -> list[OpenBatch]:
+        frame = self.warehouse.query("llm/batch_open_batches")
+        return [OpenBatch(provider=row.provider, model=row.model, endpoint=row.endpoint,
+                          provider_batch_id=row.provider_batch_id, domain=row.domain, batch=row.batch,
+                          items=int(row.items)) for row in frame.itertuples(index=False)]
 
     def begin(self, keys: Iterable[str], target: ModelRef, who: Submission) -> SubmissionIntent:
         """Write the intent (status `submitting`) durably; only then may the provider be asked."""
