@@ -407,7 +407,9 @@ class LLMGateway:
                                results: list[LLMResult | BaseException | None],
                                ) -> tuple[dict[int, _BatchReply | None], BaseException | None]:
         """Answer these requests through provider batches (one per model, waited on together) and log the
-        answers. Returns the indices for the live path (failed in their batch; with the invalid reply the
+        answers. A request that cannot fit its context window is logged not sent and never submitted, as on
+        the live path; each batch's estimated cost is reserved against the budget before it is submitted
+        (`_batch_admission`) and settled on each item's billed usage as it is logged. Returns the indices for the live path (failed in their batch; with the invalid reply the
         batch gave, which the live path repairs rather than asks again), and the error of a batch that did
         not end in time (`BatchPendingError`), for the caller to raise once the live path is done."""
         assert self._batches is not None
