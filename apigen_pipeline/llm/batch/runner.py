@@ -98,25 +98,29 @@ class BatchRunner:
                                            for key in fresh})
             elif fresh:
                 await self._submit(api, target, fresh, who, plan, collected)
-            all_ids = list(plan.by_batch)
-            for batch_id, members in plan.by_batch.items():
-                outcomes: dict[str, ItemOutcome] | None = None
-                if await self._wait(api, batch_id, started, all_ids):
-                    try:
-                        outcomes = await api.results(batch_id, members, target.model)
-                    except ProviderError as error:
-                        logger.warning("results of provider batch %s unreadable: %s", batch_id, error)
-                # A batch that cannot be read: its items take the live path, and it is done with.
-                collected.outcomes.update(outcomes if outcomes is not None else
-                                          {key: ItemOutcome(problem=f"batch {batch_id} unreadable") for key in members})
-                collected.provider_batch_ids.append(batch_id)
+            await self._read(api, target, plan, started, collected)
             if plan.undecided:
                 raise BatchPendingError(
                     f"provider batch submission(s) to {target.label} neither found nor provably absent at the "
-                    f"provider yet ({'; '.join(plan.undecided)}); a retry of the step looks again", all_ids)
+                    f"provider yet ({'; '.join(plan.undecided)}); a retry of the step looks again", list(plan.by_batch))
         finally:
             await api.aclose()
         return collected
+
+    async def _read(self, api: BatchAPI, target: ModelRef, plan: _Plan, started: float, collected: Collected) -> None:
+        """Wait for each planned batch to end and read its results (raises `BatchPendingError` past the wait)."""
+        all_ids = list(plan.by_batch)
+        for batch_id, members in plan.by_batch.items():
+            outcomes: dict[str, ItemOutcome] | None = None
+            if await self._wait(api, batch_id, started, all_ids):
+                try:
+                    outcomes = await api.results(batch_id, members, target.model)
+                except ProviderError as error:
+                    logger.warning("results of provider batch %s unreadable: %s", batch_id, error)
+            # A batch that cannot be read: its items take the live path, and it is done with.
+            collected.outcomes.update(outcomes if outcomes is not None else
+                                      {key: ItemOutcome(problem=f"batch {batch_id} unreadable") for key in members})
+            collected.provider_batch_ids.append(batch_id)
 
     async def _plan(self, api: BatchAPI, target: ModelRef, requests: Mapping[str, LLMRequest],
                     who: Submission) -> _Plan:
