@@ -4,6 +4,10 @@ submit, poll, partial failures back on the live path, a resumed step polling the
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -378,4 +382,45 @@ def test_a_lost_answer_to_the_batch_create_is_looked_up_not_submitted_again(prov
     (batch_id,) = endpoints.batch_ids
     assert set(endpoints.submitted_custom_ids().values()) == {1}
     assert [r.path for r in server.requests] == [f"batch:{endpoints.endpoint}"] * 4  # nothing went live
+    assert submissions(warehouse) == [("submitted", batch_id)]
+
+
+KILLED_CHILD = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from apigen_pipeline.llm.batch import BatchStore
+    from apigen_pipeline.llm.gateway import LLMGateway
+    from apigen_pipeline.llm.request_log import RequestLog
+    from apigen_pipeline.warehouse import Warehouse
+    from apigen_pipeline_tests.llm.test_batch import CONTEXT, requests, settings
+
+    class KilledAfterAccept(BatchStore):
+        def record(self, *args, **kwargs):
+            os._exit(137)  # the provider accepted the batch: the process dies before anything records it
+
+    db, provider, base_url, count = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+    warehouse = Warehouse(db)
+    with RequestLog(warehouse, background=False) as log:
+        LLMGateway(settings(provider, base_url), log, batch_store=KilledAfterAccept(warehouse)).complete_many(
+            requests(count), CONTEXT)
+    sys.exit(0)  # not reached
+""")
+
+
+@pytest.mark.slow  # a child process per provider (its imports take seconds); the in-process crash tests above
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_process_killed_right_after_the_provider_accepted_its_batch_is_resumed_without_a_second_batch(
+        provider, tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with SERVERS[provider]() as server:
+        endpoints = mount_batches(server)
+        child = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(warehouse.path), provider, server.base_url,
+                                "4"], env={**os.environ, KEY_ENV: "sk-test-batch"}, capture_output=True, text=True,
+                               timeout=120)
+        assert child.returncode == 137, child.stderr[-2000:]
+        (batch_id,) = endpoints.batch_ids
+        results, _ = run(provider, server, warehouse, 4)
+    assert all(r.ok for r in results)
+    assert endpoints.batch_ids == [batch_id]
+    assert set(endpoints.submitted_custom_ids().values()) == {1}
     assert submissions(warehouse) == [("submitted", batch_id)]
