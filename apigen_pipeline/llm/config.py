@@ -304,6 +304,11 @@ class LLMSettings(FrozenModel):
         return Route(target=target, projection=projection,
                      batch=configured.batch and target.provider in BATCH_PROVIDERS)
 
+    def all_routes(self) -> list[Route]:
+        """The route of every role and every judge."""
+        routes = [self.route(role) for role in RoleModels.model_fields]  # type: ignore[arg-type]
+        return routes + [self.route("judge", index) for index in range(len(self.judges))]
+
     def all_models(self) -> list[ModelRef]:
         return [*(getattr(self.roles, name) for name in RoleModels.model_fields), *self.judges]
 

@@ -36,9 +36,9 @@ from typing import Any, Literal
 
 from apigen_pipeline.llm.batch import BatchRunner, BatchStore
 from apigen_pipeline.llm.batch.api import ItemOutcome, batch_api_for
-from apigen_pipeline.llm.batch.runner import Collected, Submission
+from apigen_pipeline.llm.batch.runner import Admit, Collected, Submission
 from apigen_pipeline.llm.capabilities import EndpointCapabilities
-from apigen_pipeline.llm.config import LLMSettings, ModelRef, RoleModels, Route
+from apigen_pipeline.llm.config import LLMSettings, ModelRef, Route
 from apigen_pipeline.llm.context_window import ContextWindow, ContextWindows, overflow
 from apigen_pipeline.llm.errors import ProviderError
 from apigen_pipeline.llm.factory import ProviderFactory, ProviderPool, preload_providers
@@ -290,6 +290,7 @@ class LLMGateway:
         self._spent_usd = 0.0
         self._reserved_usd = 0.0
         self._budget_exhausted = False
+        self._batch_reserved: dict[str, float] = {}  # request key -> its reservation while in a provider batch
         self._output_observed: dict[tuple[str, str], tuple[int, int]] = {}  # (count, total tokens)
         self._routes: dict[tuple[str, int | None], Route] = {}
         # Per projection model: the prompts a simulated run sent it, for the provider's prompt-cache rule.
@@ -297,7 +298,7 @@ class LLMGateway:
         self._batches = None if batch_store is None else BatchRunner(
             batch_store, lambda target: batch_api_for(target, self.capabilities),
             max_wait_s=settings.batch_max_wait_s, poll_interval_s=settings.batch_poll_interval_s)
-        if self._batches is None and any(route.batch for route in self._all_routes()):
+        if self._batches is None and any(route.batch for route in self.settings.all_routes()):
             raise ValueError("a role is configured batch: true but the gateway was given no batch_store")
         preload_providers(self._target_providers() - set(self._provider_overrides))
 
@@ -398,30 +399,34 @@ class LLMGateway:
         finally:
             await self._pool.aclose()
 
-    def _all_routes(self) -> list[Route]:
-        routes = [self.settings.route(role) for role in RoleModels.model_fields]  # type: ignore[arg-type]
-        return routes + [self.settings.route("judge", index) for index in range(len(self.settings.judges))]
-
     def _target_providers(self) -> set[str]:
-        return {route.target.provider for route in self._all_routes()}
+        return {route.target.provider for route in self.settings.all_routes()}
 
     async def _through_batches(self, requests: Sequence[LLMRequest], routes: Sequence[Route], keys: Sequence[str],
                                indices: Sequence[int], context: CallContext,
                                results: list[LLMResult | BaseException | None],
                                ) -> tuple[dict[int, _BatchReply | None], BaseException | None]:
         """Answer these requests through provider batches (one per model, waited on together) and log the
-        answers. Returns the indices for the live path (failed in their batch; with the invalid reply the
+        answers. A request that cannot fit its context window is logged not sent and never submitted, as on
+        the live path; each batch's estimated cost is reserved against the budget before it is submitted
+        (`_batch_admission`) and settled on each item's billed usage as it is logged. Returns the indices for the live path (failed in their batch; with the invalid reply the
         batch gave, which the live path repairs rather than asks again), and the error of a batch that did
         not end in time (`BatchPendingError`), for the caller to raise once the live path is done."""
         assert self._batches is not None
         groups: dict[ModelRef, list[int]] = {}
+        refused: dict[str, LLMResult] = {}
         for index in indices:
-            groups.setdefault(routes[index].target, []).append(index)
+            too_long = await self._refuse_too_long(requests[index], context, routes[index], keys[index], refused)
+            if too_long is not None:
+                results[index] = too_long
+            else:
+                groups.setdefault(routes[index].target, []).append(index)
         started = time.monotonic()
         collections = await asyncio.gather(*(self._batches.collect(
             target, {keys[i]: requests[i] for i in members},
-            Submission(requests[members[0]].role, context.domain, context.batch, context.run_id, context.asset))
-            for target, members in groups.items()), return_exceptions=True)
+            Submission(requests[members[0]].role, context.domain, context.batch, context.run_id, context.asset),
+            self._batch_admission(routes[members[0]])) for target, members in groups.items()),
+            return_exceptions=True)
         live: dict[int, _BatchReply | None] = {}
         for members, collected in zip(groups.values(), collections, strict=True):
             if isinstance(collected, BaseException):
@@ -433,14 +438,70 @@ class LLMGateway:
                     self.stats.for_route(request.role, route).cache_hits += 1
                     results[index] = answered[key].model_copy(update={"from_cache": True})
                     continue
-                result = self._record_batch_item(request, context, route, key, collected.outcomes.get(key),
-                                                 time.monotonic() - started)
+                item = collected.outcomes.get(key)
+                self._release_batch_reservation(key)  # settled: the item's actual cost is spent below
+                result: LLMResult | _BatchReply | None
+                if item is not None and item.refused is not None:
+                    result = self._record_not_sent(request, context, route, key, self.stats.for_route(request.role,
+                                                   route), item.refused, item.problem or item.refused.value)
+                else:
+                    result = self._record_batch_item(request, context, route, key, item, time.monotonic() - started)
                 if isinstance(result, LLMResult):
                     answered[key] = results[index] = result
                 else:
                     live[index] = result
             await asyncio.to_thread(self._mark_collected, collected)
+        async with self._state().budget_changed:  # live requests waiting on the budget may go on
+            self._state().budget_changed.notify_all()
         return live, next((c for c in collections if isinstance(c, BaseException)), None)
+
+    async def _refuse_too_long(self, request: LLMRequest, context: CallContext, route: Route, key: str,
+                               refused: dict[str, LLMResult]) -> LLMResult | None:
+        """The live path's context-window check for a batch item: one that cannot fit is logged as not sent
+        (with its token count and the window) and never submitted. None: it fits (or the window is unknown)."""
+        if key in refused:  # the same request twice in one call is refused once
+            self.stats.for_route(request.role, route).cache_hits += 1
+            return refused[key].model_copy(update={"from_cache": True})
+        too_long = await self._overflow(route.target, estimate_request_tokens(request), request.sampling.max_tokens)
+        if too_long is None:
+            return None
+        refused[key] = self._record_not_sent(request, context, route, key, self.stats.for_route(request.role, route),
+                                             ErrorKind.CONTEXT_TOO_LONG, too_long)
+        return refused[key]
+
+    def _batch_admission(self, route: Route) -> Admit:
+        """Reserve a provider batch's estimated cost (with the batch discount) against `budget_usd` before
+        it is submitted; a batch that would pass the cap is refused whole. The requests already in open
+        batches (submitted by an earlier attempt) are reserved unconditionally: they will be billed."""
+
+        async def admit(fresh: Mapping[str, LLMRequest], resumed: Mapping[str, LLMRequest]) -> str | None:
+            for key, request in resumed.items():
+                self._reserve_batch_item(key, self._batch_estimate(route, request))
+            estimates = {key: self._batch_estimate(route, request) for key, request in fresh.items()
+                         if key not in self._batch_reserved}
+            cap = self.settings.budget_usd
+            if cap is not None and self._spent_usd + self._reserved_usd + sum(estimates.values()) > cap:
+                return self._budget_message()
+            for key, estimate in estimates.items():
+                self._reserve_batch_item(key, estimate)
+            return None
+
+        return admit
+
+    def _batch_estimate(self, route: Route, request: LLMRequest) -> float:
+        return self._billable_estimate(route, estimate_request_tokens(request),
+                                       self._expected_output_tokens(route.target, request), via_batch=True)
+
+    def _reserve_batch_item(self, key: str, estimate: float) -> None:
+        if key not in self._batch_reserved:
+            self._batch_reserved[key] = estimate
+            self._reserved_usd += estimate
+
+    def _release_batch_reservation(self, key: str) -> None:
+        self._reserved_usd -= self._batch_reserved.pop(key, 0.0)
+
+    def _budget_message(self) -> str:
+        return f"budget cap of ${self.settings.budget_usd} reached"
 
     def _mark_collected(self, collected: Collected) -> None:
         # The answers are in the spool (durable) before the batch is marked read: a crash in between only
@@ -567,7 +628,7 @@ class LLMGateway:
         budget_estimate = self._billable_estimate(route, input_estimate, output_estimate)
         if not await self._reserve_budget(budget_estimate, state):
             return self._record_not_sent(request, context, route, key, stats, ErrorKind.BUDGET,
-                                         f"budget cap of ${self.settings.budget_usd} reached")
+                                         self._budget_message())
         cost: float | None = None
         projected: float | None = None
         try:
@@ -747,10 +808,11 @@ class LLMGateway:
         # A simulated run is a rehearsal: its budget is spent in projected dollars.
         return route.projection if route.target.provider == "simulated" else route.target
 
-    def _billable_estimate(self, route: Route, input_tokens: int, output_tokens: int) -> float:
+    def _billable_estimate(self, route: Route, input_tokens: int, output_tokens: int, via_batch: bool = False) -> float:
         if self.settings.budget_usd is None:
             return 0.0
-        return estimated_cost(input_tokens, output_tokens, self._billable_ref(route).model, self.settings.prices)
+        return estimated_cost(input_tokens, output_tokens, self._billable_ref(route).model, self.settings.prices,
+                              via_batch)
 
     async def _reserve_budget(self, estimate: float, state: _LoopState) -> bool:
         cap = self.settings.budget_usd

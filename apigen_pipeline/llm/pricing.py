@@ -53,6 +53,8 @@ def cost_of(usage: Usage, model: str, prices: Mapping[str, ModelPrice], via_batc
 
 
 def estimated_cost(input_tokens: int, output_tokens: int, model: str,
-                   prices: Mapping[str, ModelPrice]) -> float:
-    """Upper-bound style estimate for budget reservations (no caching assumed); 0 for unknown models."""
-    return cost_of(Usage(input_tokens=input_tokens, output_tokens=output_tokens), model, prices).usd_or_zero
+                   prices: Mapping[str, ModelPrice], via_batch: bool = False) -> float:
+    """Upper-bound style estimate for budget reservations (no caching assumed; a provider batch's request
+    with the batch discount); 0 for unknown models."""
+    return cost_of(Usage(input_tokens=input_tokens, output_tokens=output_tokens), model, prices,
+                   via_batch).usd_or_zero

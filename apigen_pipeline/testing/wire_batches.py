@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from apigen_pipeline.testing.wire_servers import AnthropicWireServer, OpenAIWireServer, WireReply, WireServer
 
@@ -43,6 +44,7 @@ class _Batch:
     error_file_id: str | None = None
     files_made: bool = False
     counts: Counter[str] = field(default_factory=Counter)
+    metadata: dict[str, str] | None = None  # OpenAI: as given to `batches.create`, echoed back
 
 
 def _write(handler: Any, status: int, body: bytes, content_type: str = "application/json") -> None:
@@ -78,6 +80,8 @@ class BatchEndpoints(ABC):
         self._batches: dict[str, _Batch] = {}
         self._ids = itertools.count(1)
         self._seen: Counter[str] = Counter()  # submissions per custom id
+        # The next this many creates make their batch but answer 500, as if the answer was lost on the way.
+        self.lose_create_answers = 0
         self.polls: Counter[str] = Counter()  # status requests per batch id
 
     # ---- what tests look at ----
@@ -136,9 +140,37 @@ class BatchEndpoints(ABC):
     def _line(self, custom_id: str, body: dict[str, Any], reply: WireReply, answered: bool) -> dict[str, Any]:
         """One item's line in the results."""
 
+    def _created(self, handler: Any, batch: _Batch) -> None:
+        """Answer a create: the batch, or (losing the answer) a 500 although the batch exists."""
+        with self._lock:
+            lost = self.lose_create_answers > 0
+            self.lose_create_answers -= lost
+        if lost:
+            _json(handler, self._lost_answer(), 500)
+        else:
+            _json(handler, self._render(batch))
+
+    @abstractmethod
+    def _lost_answer(self) -> dict[str, Any]:
+        """A 500's body in the provider's error shape."""
+
     def _lookup(self, batch_id: str) -> _Batch | None:
         with self._lock:
             return self._batches.get(batch_id)
+
+    def _page(self, handler: Any, after_key: str) -> dict[str, Any]:
+        """One page of the batch list, newest first, after the cursor batch id (`after` / `after_id`)."""
+        query = parse_qs(urlsplit(handler.path).query)
+        limit = int(query.get("limit", ["20"])[0])
+        with self._lock:
+            newest_first = list(reversed(self._batches.values()))
+        after = query.get(after_key, [None])[0]
+        if after is not None:
+            position = next((i for i, batch in enumerate(newest_first) if batch.id == after), len(newest_first))
+            newest_first = newest_first[position + 1:]
+        page = newest_first[:limit]
+        return {"data": [self._render(batch) for batch in page], "has_more": len(newest_first) > limit,
+                "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}
 
     def _polled(self, batch: _Batch) -> dict[str, Any]:
         with self._lock:
@@ -155,8 +187,9 @@ def _answered(line: dict[str, Any]) -> bool:
 
 
 class OpenAIBatches(BatchEndpoints):
-    """`POST /v1/files` (multipart, purpose batch), `POST /v1/batches`, `GET /v1/batches/{id}`,
-    `GET /v1/files/{id}/content`. Output and error files are created when the batch completes."""
+    """`POST /v1/files` (multipart, purpose batch), `POST /v1/batches` (its `metadata` echoed back),
+    `GET /v1/batches` (newest first, `limit` and `after`), `GET /v1/batches/{id}`, `GET /v1/files/{id}/content`.
+    Output and error files are created when the batch completes."""
 
     endpoint = "/v1/chat/completions"
 
@@ -171,6 +204,8 @@ class OpenAIBatches(BatchEndpoints):
             self._upload(handler)
         elif handler.command == "POST" and path == "/v1/batches":
             self._create(handler)
+        elif handler.command == "GET" and path == "/v1/batches":
+            _json(handler, {"object": "list", **self._page(handler, "after")})
         elif handler.command == "GET" and len(parts) == 3 and parts[1] == "batches":
             self._retrieve(handler, parts[2])
         elif handler.command == "GET" and len(parts) == 4 and parts[1] == "files" and parts[3] == "content":
@@ -206,7 +241,11 @@ class OpenAIBatches(BatchEndpoints):
                  if entry]
         batch = self._new_batch(handler, "batch_", items)
         batch.input_file_id = request["input_file_id"]
-        _json(handler, self._render(batch))
+        batch.metadata = request.get("metadata")
+        self._created(handler, batch)
+
+    def _lost_answer(self) -> dict[str, Any]:
+        return {"error": {"message": "internal error", "type": "server_error"}}
 
     def _retrieve(self, handler: Any, batch_id: str) -> None:
         batch = self._lookup(batch_id)
@@ -227,7 +266,7 @@ class OpenAIBatches(BatchEndpoints):
         ended = self._ended(batch)
         rendered: dict[str, Any] = {
             "id": batch.id, "object": "batch", "endpoint": self.endpoint, "completion_window": "24h",
-            "input_file_id": batch.input_file_id, "created_at": int(batch.created_at),
+            "input_file_id": batch.input_file_id, "created_at": int(batch.created_at), "metadata": batch.metadata,
             "status": "completed" if ended else "in_progress",
             "request_counts": {"total": len(batch.items), "completed": batch.counts["completed"],
                                "failed": batch.counts["failed"]}}
@@ -258,7 +297,8 @@ class OpenAIBatches(BatchEndpoints):
 
 
 class AnthropicBatches(BatchEndpoints):
-    """`POST /v1/messages/batches`, `GET /v1/messages/batches/{id}` and its `results_url`."""
+    """`POST /v1/messages/batches`, `GET /v1/messages/batches` (newest first, `limit` and `after_id`),
+    `GET /v1/messages/batches/{id}` and its `results_url`."""
 
     endpoint = "/v1/messages"
 
@@ -274,7 +314,9 @@ class AnthropicBatches(BatchEndpoints):
             request = json.loads(self._read(handler) or b"{}")
             batch = self._new_batch(handler, "msgbatch_",
                                     [(item["custom_id"], item["params"]) for item in request["requests"]])
-            _json(handler, self._render(batch))
+            self._created(handler, batch)
+        elif handler.command == "GET" and path == "/v1/messages/batches":
+            _json(handler, self._page(handler, "after_id"))
         elif handler.command == "GET" and len(parts) in (4, 5) and parts[:3] == ["v1", "messages", "batches"]:
             batch = self._lookup(parts[3])
             if batch is None:
@@ -289,6 +331,9 @@ class AnthropicBatches(BatchEndpoints):
         else:
             return False
         return True
+
+    def _lost_answer(self) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": "api_error", "message": "internal error"}}
 
     def _render(self, batch: _Batch) -> dict[str, Any]:
         ended = self._ended(batch)

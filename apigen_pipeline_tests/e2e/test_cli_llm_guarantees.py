@@ -281,7 +281,7 @@ COSTS = ("cost_usd", "projected_cost_usd", "cost_per_verified_trajectory", "proj
 def content_apart_from_config(home: Path) -> dict[str, tuple[int, str]]:
     """Each pipeline table's partition content without `config_hash` (batch: true is a config change) and dollars."""
     store = warehouse(home)
-    tables = [t for t in partitioned_tables(store) if t not in ("llm_requests", "llm_batch_items")]
+    tables = [t for t in partitioned_tables(store) if t not in ("llm_requests", "llm_batch_items", "llm_batch_submissions")]
     return partition_hashes(store, DOMAIN, BATCH, tables, ignoring=("config_hash", *COSTS))
 
 

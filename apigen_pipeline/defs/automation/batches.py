@@ -52,10 +52,11 @@ class BatchRequest:
     domain: str
     batch: str
     trigger: str
+    key: str | None = None  # a run key of its own (default: the one per partition shared by schedule and sensor)
 
     @property
     def run_key(self) -> str:
-        return batch_run_key(self.domain, self.batch)
+        return self.key or batch_run_key(self.domain, self.batch)
 
 
 def batch_run_key(domain: str, batch: str) -> str:
@@ -243,9 +244,6 @@ class BatchAutomation:
 
         return backfill_batch_range
 
-    def definitions(self) -> dg.Definitions:
-        job = self.job()
-        return dg.Definitions(jobs=[job], schedules=[self.schedule(job)], sensors=[self.sensor(job)])
 
 
 def _batch_dimension(partitions_def: dg.MultiPartitionsDefinition) -> dg.TimeWindowPartitionsDefinition:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from apigen_pipeline.llm.capabilities import EndpointCapabilities
@@ -21,12 +22,33 @@ class ItemOutcome:
 
     response: LLMResponse | None = None
     problem: str | None = None
+    # Not submitted and not to be sent live either (the budget): logged as not sent with this kind.
+    refused: ErrorKind | None = None
+
+
+# How much earlier than the intent's own clock a provider's `created_at` of its batch may read (clock skew):
+# a lookup lists the provider's batches back to the intent's creation minus this.
+LOOKUP_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a provider holds of one submission: the ids of its batches (normally one). `decided` is False
+    while a candidate cannot be told apart yet (an Anthropic batch still running: its custom ids are only
+    readable once it ended); with no batch found and `decided`, the provider provably holds none."""
+
+    batch_ids: tuple[str, ...] = ()
+    decided: bool = True
 
 
 class BatchAPI(Protocol):
     """One provider endpoint's batch API. Items are (custom id, request); the custom id is the request key."""
 
-    async def submit(self, items: Sequence[tuple[str, LLMRequest]], model: str) -> str: ...
+    async def submit(self, items: Sequence[tuple[str, LLMRequest]], model: str, submission_id: str) -> str: ...
+
+    async def find(self, submission_id: str, custom_ids: frozenset[str], since: datetime) -> Lookup:
+        """The batch a submission created, if any; `since` is the intent's creation (naive UTC)."""
+        ...
 
     async def ended(self, provider_batch_id: str) -> bool: ...
 

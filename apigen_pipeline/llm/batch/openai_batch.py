@@ -1,5 +1,7 @@
 """OpenAI Batch over the official SDK: a JSONL input file (`files.create`), `batches.create/retrieve`,
-and the output and error files read back with `files.content`.
+and the output and error files read back with `files.content`. Each batch carries its submission id in
+`metadata` (`apigen_submission`), so a submission whose batch id was never recorded (a crash right after
+`batches.create`) is found again with `batches.list`.
 
 Each input line is `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}` with the body
 the live provider would send; each output line is `{"custom_id", "response": {"status_code", "body"},
@@ -10,10 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 import openai
 
-from apigen_pipeline.llm.batch.api import ItemOutcome, api_key_for
+from apigen_pipeline.llm.batch.api import LOOKUP_SKEW, ItemOutcome, Lookup, api_key_for
 from apigen_pipeline.llm.capabilities import DetectedStructuredMode, EndpointCapabilities
 from apigen_pipeline.llm.config import ModelRef
 from apigen_pipeline.llm.errors import ProviderError
@@ -24,6 +27,7 @@ from apigen_pipeline.llm.types import LLMRequest
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+SUBMISSION_METADATA = "apigen_submission"
 
 
 class OpenAIBatchAPI:
@@ -48,7 +52,7 @@ class OpenAIBatchAPI:
         structured = self._structured_mode() if wire.response_schema is not None else None
         return chat_completion_params(wire, model, structured)
 
-    async def submit(self, items: Sequence[tuple[str, LLMRequest]], model: str) -> str:
+    async def submit(self, items: Sequence[tuple[str, LLMRequest]], model: str, submission_id: str) -> str:
         lines = [json.dumps({"custom_id": custom_id, "method": "POST", "url": CHAT_COMPLETIONS,
                              "body": self.body(request, model)}, ensure_ascii=False)
                  for custom_id, request in items]
@@ -56,10 +60,25 @@ class OpenAIBatchAPI:
             uploaded = await self._client.files.create(file=("apigen-batch.jsonl", "\n".join(lines).encode()),
                                                        purpose="batch")
             batch = await self._client.batches.create(input_file_id=uploaded.id, endpoint=CHAT_COMPLETIONS,
-                                                      completion_window="24h")
+                                                      completion_window="24h",
+                                                      metadata={SUBMISSION_METADATA: submission_id})
         except Exception as exc:  # noqa: BLE001 - every SDK failure must come out classified
             raise self._classify(exc) from None
         return batch.id
+
+    async def find(self, submission_id: str, custom_ids: frozenset[str], since: datetime) -> Lookup:
+        """The batches carrying the submission id in their metadata, listed newest first back to `since`."""
+        earliest = (since.replace(tzinfo=UTC) - LOOKUP_SKEW).timestamp()
+        found: list[str] = []
+        try:
+            async for batch in self._client.batches.list(limit=100):
+                if (batch.metadata or {}).get(SUBMISSION_METADATA) == submission_id:
+                    found.append(batch.id)
+                if batch.created_at < earliest:
+                    break
+        except Exception as exc:  # noqa: BLE001
+            raise self._classify(exc) from None
+        return Lookup(tuple(found))
 
     async def ended(self, provider_batch_id: str) -> bool:
         try:
