@@ -829,3 +829,7 @@ class AnthropicWireServer(WireServer):
                                                   else "invalid_request_error")
         return {"type": "error", "error": {"type": reply.error_type or default_type,
                                            "message": reply.error_message or "error"}}
+
+
+# Each provider's wire server by the provider name the config uses.
+WIRE_SERVERS: dict[str, type[WireServer]] = {"openai": OpenAIWireServer, "anthropic": AnthropicWireServer}

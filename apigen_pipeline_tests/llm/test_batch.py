@@ -20,6 +20,7 @@ from apigen_pipeline.llm.tokens import estimate_request_tokens
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, request_key
 from apigen_pipeline.testing.wire_batches import mount_batches
 from apigen_pipeline.testing.wire_servers import (
+    WIRE_SERVERS,
     AnthropicWireServer,
     OpenAIWireServer,
     WireReply,
@@ -27,13 +28,11 @@ from apigen_pipeline.testing.wire_servers import (
     deterministic_responder,
 )
 from apigen_pipeline.warehouse import Warehouse
+from apigen_pipeline_tests.llm.wire_cases import TASK_SCHEMA
 
 KEY_ENV = "APIGEN_BATCH_TEST_KEY"
 MODEL = "wire-test-model"
 CONTEXT = CallContext(domain="retail", batch="2026-11-24", run_id="batch-test", asset="blueprints")
-SCHEMA = {"type": "object", "properties": {"instruction": {"type": "string"}, "priority": {"type": "integer"}},
-          "required": ["instruction", "priority"]}
-SERVERS = {"openai": OpenAIWireServer, "anthropic": AnthropicWireServer}
 PRICE = {"input": 1.0, "cached_input": 0.5, "output": 2.0, "batch_discount": 0.5}
 
 
@@ -45,7 +44,7 @@ def _key(monkeypatch):
 def requests(count: int) -> list[LLMRequest]:
     # Half structured (a JSON schema: OpenAI response_format, Anthropic a forced tool), half free text.
     return [LLMRequest(role="generator", messages=[ChatMessage(role="user", content=f"Write task number {i}.")],
-                       response_schema=SCHEMA if i % 2 == 0 else None) for i in range(count)]
+                       response_schema=TASK_SCHEMA if i % 2 == 0 else None) for i in range(count)]
 
 
 def settings(provider: str, base_url: str, batch: bool = True, context_window: int | None = None,
@@ -78,10 +77,10 @@ def key_of(provider: str, request: LLMRequest) -> str:
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_a_batch_answers_like_live_requests_and_is_logged_as_via_batch(provider, tmp_path):
     live_warehouse = Warehouse(tmp_path / "live.duckdb")
-    with SERVERS[provider]() as live_server:  # the same requests sent live, for the answers to compare
+    with WIRE_SERVERS[provider]() as live_server:  # the same requests sent live, for the answers to compare
         live, _ = run(provider, live_server, live_warehouse, 6, batch=False)
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider]() as server:
+    with WIRE_SERVERS[provider]() as server:
         endpoints = mount_batches(server, completion_delay_s=0.3)
         results, gateway = run(provider, server, warehouse, 6)
     assert [r.status for r in results] == ["answered"] * 6
@@ -102,7 +101,7 @@ def test_a_batch_answers_like_live_requests_and_is_logged_as_via_batch(provider,
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_failed_batch_items_go_back_to_the_live_path(provider, tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider]() as server:
+    with WIRE_SERVERS[provider]() as server:
         endpoints = mount_batches(server, failure_share=0.4, anthropic_failed_result="expired")
         results, gateway = run(provider, server, warehouse, 10)
     assert all(r.ok for r in results)
@@ -122,7 +121,7 @@ def test_failed_batch_items_go_back_to_the_live_path(provider, tmp_path):
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_a_step_past_its_wait_fails_pending_and_its_retry_polls_the_same_batch(provider, tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider]() as server:
+    with WIRE_SERVERS[provider]() as server:
         endpoints = mount_batches(server, completion_delay_s=60)
         with pytest.raises(BatchPendingError) as pending:
             run(provider, server, warehouse, 4, batch_max_wait_s=0.3)
@@ -174,7 +173,7 @@ def test_an_invalid_batch_answer_is_repaired_live_not_asked_again(provider, tmp_
         return deterministic_responder(body, call_index)
 
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider](prose_first) as server:
+    with WIRE_SERVERS[provider](prose_first) as server:
         mount_batches(server)
         (result,), _ = run(provider, server, warehouse, 1)
     assert result.ok and result.repair_turns == 1
@@ -233,7 +232,7 @@ def test_a_batch_item_that_cannot_fit_its_context_window_is_refused_and_never_su
     huge = LLMRequest(role="generator", messages=[ChatMessage(role="user", content="Write a task. " + "filler " * 4000)])
     asked.insert(2, huge)
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider]() as server:
+    with WIRE_SERVERS[provider]() as server:
         endpoints = mount_batches(server)
         results, gateway = run(provider, server, warehouse, 0, asked=asked, context_window=3000)
     refused = results[2]
@@ -260,7 +259,7 @@ def test_a_batch_past_the_budget_is_not_submitted_and_its_requests_fail_as_over_
     asked = requests(4)
     estimate = batch_estimate(provider, asked)
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider]() as server:
+    with WIRE_SERVERS[provider]() as server:
         endpoints = mount_batches(server)
         results, gateway = run(provider, server, warehouse, 4, budget_usd=0.9 * estimate)
     assert [(r.status, r.error_kind) for r in results] == [("not_sent", ErrorKind.BUDGET)] * 4
@@ -276,7 +275,7 @@ def test_a_batch_is_reserved_at_its_discounted_estimate_and_settled_on_its_usage
     # Fits only at the discounted price; the second batch fits only once the first settled below its estimate.
     cap = first_estimate + second_estimate * 0.999
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider]() as server, RequestLog(warehouse, background=False) as log:
+    with WIRE_SERVERS[provider]() as server, RequestLog(warehouse, background=False) as log:
         endpoints = mount_batches(server)
         gateway = LLMGateway(settings(provider, server.base_url, budget_usd=cap), log, batch_store=BatchStore(warehouse))
         assert all(r.ok for r in gateway.complete_many(first, CONTEXT))
@@ -320,11 +319,11 @@ def submissions(warehouse: Warehouse) -> list[tuple]:
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_a_crash_after_the_provider_accepted_a_batch_adopts_it_instead_of_paying_twice(provider, tmp_path):
     clean = Warehouse(tmp_path / "clean.duckdb")
-    with SERVERS[provider]() as clean_server:
+    with WIRE_SERVERS[provider]() as clean_server:
         mount_batches(clean_server)
         run(provider, clean_server, clean, 5)
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider]() as server:
+    with WIRE_SERVERS[provider]() as server:
         endpoints = mount_batches(server)
         with pytest.raises(ProcessDied):
             run(provider, server, warehouse, 5, store=DyingStore(warehouse, "accept"))
@@ -342,7 +341,7 @@ def test_a_crash_after_the_provider_accepted_a_batch_adopts_it_instead_of_paying
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_a_crash_before_the_provider_was_asked_submits_once_the_batch_is_provably_absent(provider, tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider]() as server:
+    with WIRE_SERVERS[provider]() as server:
         endpoints = mount_batches(server)
         with pytest.raises(ProcessDied):
             run(provider, server, warehouse, 3, store=DyingStore(warehouse, "intent"))
@@ -374,7 +373,7 @@ def test_an_orphaned_anthropic_batch_still_running_keeps_the_step_pending_until_
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_a_lost_answer_to_the_batch_create_is_looked_up_not_submitted_again(provider, tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider]() as server:
+    with WIRE_SERVERS[provider]() as server:
         endpoints = mount_batches(server)
         endpoints.lose_create_answers = 1  # the provider creates the batch, the client sees a 500
         results, _ = run(provider, server, warehouse, 4)
@@ -412,7 +411,7 @@ KILLED_CHILD = textwrap.dedent("""
 def test_a_process_killed_right_after_the_provider_accepted_its_batch_is_resumed_without_a_second_batch(
         provider, tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    with SERVERS[provider]() as server:
+    with WIRE_SERVERS[provider]() as server:
         endpoints = mount_batches(server)
         child = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(warehouse.path), provider, server.base_url,
                                 "4"], env={**os.environ, KEY_ENV: "sk-test-batch"}, capture_output=True, text=True,

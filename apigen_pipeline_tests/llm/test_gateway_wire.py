@@ -18,7 +18,7 @@ from apigen_pipeline.llm.gateway import CallContext, LLMGateway
 from apigen_pipeline.llm.request_log import RequestLog
 from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest
 from apigen_pipeline.testing.wire_servers import (
-    AnthropicWireServer,
+    WIRE_SERVERS,
     FaultPlan,
     OpenAIWireServer,
     WireReply,
@@ -26,19 +26,17 @@ from apigen_pipeline.testing.wire_servers import (
     deterministic_responder,
 )
 from apigen_pipeline.warehouse import Warehouse
+from apigen_pipeline_tests.llm.wire_cases import TASK_SCHEMA
 
 PLANTED_KEY = "sk-test-PLANTED-SECRET-123"
 KEY_ENV = "APIGEN_WIRE_TEST_KEY"
 CONTEXT = CallContext(domain="retail", batch="b1", run_id="wire", asset="blueprints")
-SCHEMA = {"type": "object", "properties": {"instruction": {"type": "string"}, "priority": {"type": "integer"}},
-          "required": ["instruction", "priority"]}
-SERVERS = {"openai": OpenAIWireServer, "anthropic": AnthropicWireServer}
 
 
 def wire_requests(count: int) -> list[LLMRequest]:
     # Half ask for schema JSON, half for plain text: both structured and free replies cross the wire.
     return [LLMRequest(role="generator", messages=[ChatMessage(role="user", content=f"Write task number {i}.")],
-                       response_schema=SCHEMA if i % 2 == 0 else None)
+                       response_schema=TASK_SCHEMA if i % 2 == 0 else None)
             for i in range(count)]
 
 
@@ -68,7 +66,7 @@ def test_fault_injection_over_1000_requests(provider, tmp_path, monkeypatch, cap
                      retry_after_s=0.02, timeout_delay_s=1.0)
     warehouse = Warehouse(tmp_path / "w.duckdb")
     requests = wire_requests(1000)
-    server: WireServer = SERVERS[provider](fault_plan=plan)
+    server: WireServer = WIRE_SERVERS[provider](fault_plan=plan)
     with server:
         settings = wire_settings(provider, server.base_url, max_concurrency=32,
                                  retry=RetrySettings(max_attempts_transient=4, max_attempts_rate_limit=6,
@@ -217,7 +215,7 @@ def task_number(body: dict) -> int:
 
 def schema_requests(count: int) -> list[LLMRequest]:
     return [LLMRequest(role="generator", messages=[ChatMessage(role="user", content=f"Write task number {i}.")],
-                       response_schema=SCHEMA) for i in range(count)]
+                       response_schema=TASK_SCHEMA) for i in range(count)]
 
 
 def classified(results) -> list[tuple]:
@@ -352,7 +350,7 @@ def test_structured_mode_is_detected_once_per_endpoint_by_each_gateway(tmp_path,
 
         def ask(role: str, count: int, first: int = 0) -> list[LLMRequest]:
             return [LLMRequest(role=role, messages=[ChatMessage(role="user", content=f"{role} task {i}.")],
-                               response_schema=SCHEMA) for i in range(first, first + count)]
+                               response_schema=TASK_SCHEMA) for i in range(first, first + count)]
 
         gateway = LLMGateway(settings, log)
         first = gateway.complete_many(ask("generator", 3), CONTEXT)    # each call runs its own event loop
