@@ -1,21 +1,25 @@
-"""Records as tables for a prompt: the same JSON values in about half the tokens, and back (lossless).
+"""Records as tables for a prompt: the same JSON values in fewer tokens, and back (lossless).
 
-Domain records repeat their field names per entry (a product's variants, a flight's dates, an order's
-items). `pack` writes a list, or a mapping, of two or more records with the same fields as a table;
-`expand` turns every table back into the records it came from, so `expand(pack(x)) == x` for any JSON
-value `x` that `pack` accepts:
+Domain records repeat their field names per entry (a product's variants, a flight's dates, a reservation's
+passengers). `pack` writes a list, or a mapping, of two or more records as a table; `expand` turns every
+table back into the records it came from, so `expand(pack(x)) == x` for any JSON value `x` that `pack`
+accepts:
 
-- `{"columns": [...], "rows": [[...], ...]}` is a list of records, one row each;
+- `{"columns": [...], "rows": [[...], ...]}` is a list of records, one row each; a record without a field
+  has null in its column (so a table is only made of records that hold no null of their own);
 - with `"key": c` it is a mapping from each row's value in column `c` to that row's record. `c` is the
   records' own field when every record holds its key there (`variants[id]["item_id"] == id`, not
   repeated); otherwise it is `"#"`, a column holding the keys alone, which is no field of the records;
-- a nested record every row has with the same fields is flattened into dotted columns (`options.color`);
-  any other field value is one cell, itself packed.
+- a nested record with the same fields wherever present is flattened into dotted columns (`options.color`);
+- a column may be a table's header itself, `{"name": f, "columns": [...]}` (with `"key"` for mappings):
+  when every row's field `f` is a list (or every one a mapping) of records, the header is written once and
+  each row's cell holds just that table's rows (a flight's dates, a reservation's passengers);
+- any other field value is one cell, itself packed.
 
 A table is used only where it is shorter than the plain JSON. Names with a dot, and the name `#`, are
 never made columns. A source mapping shaped like a table (exactly the keys `columns` and `rows`, with or
 without `key`) cannot be told apart from one: `pack` refuses it (ValueError) rather than let it be misread.
-The prompt templates that carry packed records (v3 on) say in one sentence how a table reads.
+The prompt templates that carry packed records (v3 on) say in a few lines how a table reads.
 """
 
 from __future__ import annotations
@@ -24,30 +28,23 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-COLUMNS, ROWS, KEY = "columns", "rows", "key"
+COLUMNS, ROWS, KEY, NAME = "columns", "rows", "key", "name"
 MAP_KEY = "#"  # the key column of a mapping whose records do not hold their own key
 SEPARATOR = "."
 _TABLE_SHAPES = ({COLUMNS, ROWS}, {COLUMNS, ROWS, KEY})
+_ABSENT = object()
 
 
 def pack(value: Any) -> Any:
-    """`value` (JSON: dicts with string keys, lists, scalars) with its uniform record groups as tables."""
-    if isinstance(value, Mapping):
-        if is_table(value):
-            raise ValueError(f"a record with exactly the keys {sorted(value)} reads as a table; it cannot be packed")
-        plain = {str(key): pack(item) for key, item in value.items()}
-        return _shorter(plain, _keyed_table(plain))
-    if isinstance(value, list | tuple):
-        plain_list = [pack(item) for item in value]
-        return _shorter(plain_list, _table(plain_list))
-    return value
+    """`value` (JSON: dicts with string keys, lists, scalars) with its record groups as tables."""
+    return _Packer().pack(value)
 
 
 def expand(value: Any) -> Any:
     """The inverse of `pack`: every table back into its list or mapping of records."""
     if isinstance(value, Mapping):
         if is_table(value):
-            return _expand_table(value)
+            return _records(value[COLUMNS], value.get(KEY), value[ROWS])
         return {key: expand(item) for key, item in value.items()}
     if isinstance(value, list):
         return [expand(item) for item in value]
@@ -58,82 +55,146 @@ def is_table(value: Mapping[str, Any]) -> bool:
     return set(value) in _TABLE_SHAPES
 
 
-def _shorter(plain: Any, table: dict[str, Any] | None) -> Any:
-    if table is None or len(_dumps(table)) >= len(_dumps(plain)):
-        return plain
-    return table
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _fields(records: Sequence[Any]) -> list[str] | None:
-    """The records' common field names, when there are 2+ records that share the same nameable fields."""
-    if len(records) < 2 or not all(isinstance(r, dict) and not is_table(r) for r in records):
-        return None
-    names = set(records[0])
-    if not names or any(set(r) != names for r in records[1:]):
-        return None
-    if any(SEPARATOR in name or name == MAP_KEY for name in names):
-        return None
-    return sorted(names)
+def _is_record(value: Any) -> bool:
+    """A dict a table can hold as a row: nameable fields (no dot, not `#`) and no null."""
+    return (isinstance(value, dict)
+            and all(isinstance(name, str) and SEPARATOR not in name and name != MAP_KEY and item is not None
+                    for name, item in value.items()))
 
 
-def _paths(records: Sequence[Mapping[str, Any]], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """The leaf columns of records with the same fields: nested records with the same fields flatten."""
-    paths: list[tuple[str, ...]] = []
-    for name in _fields(records) or []:
-        values = [r[name] for r in records]
-        nested = _fields(values)
-        paths.extend(_paths(values, (*prefix, name)) if nested else [(*prefix, name)])
-    return paths
+def _group(value: Any) -> tuple[list[Any], list[str] | None] | None:
+    """A list (keys None) or a mapping (its keys) of records, as (records, keys); else None."""
+    if isinstance(value, list) and all(_is_record(item) for item in value):
+        return list(value), None
+    if isinstance(value, dict) and all(_is_record(item) for item in value.values()):
+        return list(value.values()), [str(key) for key in value]
+    return None
 
 
-def _cell(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    for name in path:
-        record = record[name]
-    return record
+def _repeats(records: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a field name recurs across the records (else a table saves nothing: the ids of different
+    tables, say)."""
+    seen: set[str] = set()
+    for record in records:
+        if not seen.isdisjoint(record):
+            return True
+        seen.update(record)
+    return False
 
 
-def _table(records: Sequence[Any]) -> dict[str, Any] | None:
-    if _fields(records) is None:
-        return None
-    paths = _paths(records)
-    return {COLUMNS: [SEPARATOR.join(p) for p in paths], ROWS: [[_cell(r, p) for p in paths] for r in records]}
+class _Packer:
+    """One `pack` call: packed values are memoised by identity, so a subtree tried both as a table's cells
+    and as plain JSON is packed once."""
+
+    def __init__(self) -> None:
+        self._packed: dict[int, Any] = {}
+        self._keep: list[Any] = []  # the memo's keys stay valid while it lives
+
+    def pack(self, value: Any) -> Any:
+        if not isinstance(value, dict | list | tuple):
+            return value
+        known = self._packed.get(id(value), _ABSENT)
+        if known is not _ABSENT:
+            return known
+        if isinstance(value, dict):
+            if is_table(value):
+                raise ValueError(f"a record with exactly the keys {sorted(value)} reads as a table; "
+                                 "it cannot be packed")
+            plain: Any = {str(key): self.pack(item) for key, item in value.items()}
+        else:
+            plain = [self.pack(item) for item in value]
+        group = _group(list(value) if isinstance(value, tuple) else value)
+        table = self._table(*group) if group is not None and _repeats(group[0]) else None
+        packed = table if table is not None and len(_dumps(table)) < len(_dumps(plain)) else plain
+        self._packed[id(value)] = packed
+        self._keep.append(value)
+        return packed
+
+    def _table(self, records: list[dict[str, Any]], keys: list[str] | None) -> dict[str, Any]:
+        columns, rows = self._header_and_rows([records], [keys])
+        table: dict[str, Any] = {COLUMNS: columns, ROWS: rows[0]}
+        if keys is not None:
+            table[KEY] = _key_name(columns)
+        return table
+
+    def _header_and_rows(self, groups: list[list[dict[str, Any]]],
+                         keys: list[list[str] | None]) -> tuple[list[Any], list[list[list[Any]]]]:
+        """One header for several groups of records (all lists, or all mappings with `keys`), and each
+        group's rows under it."""
+        records = [record for group in groups for record in group]
+        own = None
+        if keys[0] is not None:
+            own = next((name for name in sorted(records[0]) if all(
+                record.get(name) == key for group, group_keys in zip(groups, keys, strict=True)
+                for key, record in zip(group_keys or [], group, strict=True))), None)
+        columns: list[Any] = []
+        cells: list[list[Any]] = []  # per column: one cell per record
+        if keys[0] is not None and own is None:
+            columns.append(MAP_KEY)
+            cells.append([key for group_keys in keys for key in group_keys or []])
+        names = sorted({name for record in records for name in record})
+        if own is not None:
+            names = [own, *(name for name in names if name != own)]
+        for name in names:
+            self._columns(name, [record.get(name, _ABSENT) for record in records], columns, cells)
+        rows = [[column[index] for column in cells] for index in range(len(records))]
+        sizes = [len(group) for group in groups]
+        starts = [sum(sizes[:index]) for index in range(len(groups))]
+        return columns, [rows[start:start + size] for start, size in zip(starts, sizes, strict=True)]
+
+    def _columns(self, name: str, values: list[Any], columns: list[Any], cells: list[list[Any]]) -> None:
+        """The column(s) of field `name` given each record's value (`_ABSENT` where a record lacks it)."""
+        present = [value for value in values if value is not _ABSENT]
+        shared = set(present[0]) if present and isinstance(present[0], dict) else set()
+        if shared and all(_is_record(value) and set(value) == shared for value in present):
+            for sub in sorted(shared):  # the same nested record wherever present: dotted columns
+                self._columns(f"{name}{SEPARATOR}{sub}", [value[sub] if value is not _ABSENT else _ABSENT
+                                                          for value in values], columns, cells)
+            return
+        groups = [_group(value) for value in present]
+        kinds = {type(value) for value in present}
+        if len(kinds) == 1 and all(group is not None for group in groups) \
+                and _repeats([record for group in groups if group for record in group[0]]):
+            # Every record's field is a list (or every one a mapping) of records: one header for all of them.
+            sub_columns, sub_rows = self._header_and_rows([g[0] for g in groups if g], [g[1] for g in groups if g])
+            header: dict[str, Any] = {NAME: name, COLUMNS: sub_columns}
+            if dict in kinds:
+                header[KEY] = _key_name(sub_columns)
+            columns.append(header)
+            rows = iter(sub_rows)
+            cells.append([None if value is _ABSENT else next(rows) for value in values])
+            return
+        columns.append(name)
+        cells.append([None if value is _ABSENT else self.pack(value) for value in values])
 
 
-def _keyed_table(mapping: Mapping[str, Any]) -> dict[str, Any] | None:
-    records = list(mapping.values())
-    names = _fields(records)
-    if names is None:
-        return None
-    own = next((n for n in names if all(record.get(n) == key for key, record in mapping.items())), None)
-    paths = _paths(records)
-    if own is not None:
-        paths = [(own,), *(p for p in paths if p != (own,))]
-        rows = [[_cell(r, p) for p in paths] for r in records]
-        return {KEY: own, COLUMNS: [SEPARATOR.join(p) for p in paths], ROWS: rows}
-    rows = [[key, *(_cell(r, p) for p in paths)] for key, r in mapping.items()]
-    return {KEY: MAP_KEY, COLUMNS: [MAP_KEY, *(SEPARATOR.join(p) for p in paths)], ROWS: rows}
+def _key_name(columns: Sequence[Any]) -> str:
+    """The key column of a mapping's table: its first, `#` or the records' own key field (a plain value)."""
+    return str(columns[0])
 
 
-def _expand_table(table: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
-    columns: list[str] = list(table[COLUMNS])
-    key = table.get(KEY)
+def _records(columns: Sequence[Any], key: str | None, rows: Sequence[Sequence[Any]]) -> list[Any] | dict[str, Any]:
     records: list[dict[str, Any]] = []
-    for row in table[ROWS]:
+    for row in rows:
         record: dict[str, Any] = {}
         for column, cell in zip(columns, row, strict=True):
-            if column == MAP_KEY and key == MAP_KEY:
+            if cell is None or (column == MAP_KEY and key == MAP_KEY):
                 continue
-            *parents, leaf = column.split(SEPARATOR)
+            if isinstance(column, Mapping):
+                name, item = column[NAME], _records(column[COLUMNS], column.get(KEY), cell)
+            else:
+                name, item = column, expand(cell)
+            *parents, leaf = name.split(SEPARATOR)
             node = record
             for parent in parents:
                 node = node.setdefault(parent, {})
-            node[leaf] = expand(cell)
+            node[leaf] = item
         records.append(record)
     if key is None:
         return records
-    index = columns.index(key)
-    return {row[index]: record for row, record in zip(table[ROWS], records, strict=True)}
+    index = next(i for i, column in enumerate(columns) if column == key)
+    return {row[index]: record for row, record in zip(rows, records, strict=True)}
