@@ -16,6 +16,8 @@ accepts:
   each row's cell holds just that table's rows (a flight's dates, a reservation's passengers);
 - any other field value is one cell, itself packed.
 
+A mapping's rows come in key order and the columns in name order, so the records read back are the very
+dicts, in the same order, that sorted JSON (`sort_keys=True`, as prompts are written) shows.
 A table is used only where it is shorter than the plain JSON. Names with a dot, and the name `#`, are
 never made columns. A source mapping shaped like a table (exactly the keys `columns` and `rows`, with or
 without `key`) cannot be told apart from one: `pack` refuses it (ValueError) rather than let it be misread.
@@ -115,36 +117,40 @@ class _Packer:
         return packed
 
     def _table(self, records: list[dict[str, Any]], keys: list[str] | None) -> dict[str, Any]:
-        columns, rows = self._header_and_rows([records], [keys])
+        columns, key, rows = self._header_and_rows([records], [keys])
         table: dict[str, Any] = {COLUMNS: columns, ROWS: rows[0]}
-        if keys is not None:
-            table[KEY] = _key_name(columns)
+        if key is not None:
+            table[KEY] = key
         return table
 
-    def _header_and_rows(self, groups: list[list[dict[str, Any]]],
-                         keys: list[list[str] | None]) -> tuple[list[Any], list[list[list[Any]]]]:
-        """One header for several groups of records (all lists, or all mappings with `keys`), and each
-        group's rows under it."""
-        records = [record for group in groups for record in group]
-        own = None
+    def _header_and_rows(self, groups: list[list[dict[str, Any]]], keys: list[list[str] | None]
+                         ) -> tuple[list[Any], str | None, list[list[list[Any]]]]:
+        """One header for several groups of records (all lists, or all mappings with `keys`), its key column
+        (mappings only), and each group's rows under it. A mapping's rows come in key order and the columns
+        in name order, so the records read back in the order sorted JSON shows them."""
+        key = None
         if keys[0] is not None:
-            own = next((name for name in sorted(records[0]) if all(
-                record.get(name) == key for group, group_keys in zip(groups, keys, strict=True)
-                for key, record in zip(group_keys or [], group, strict=True))), None)
+            ordered = [sorted(zip(group_keys or [], group, strict=True), key=lambda pair: pair[0])
+                       for group_keys, group in zip(keys, groups, strict=True)]
+            keys = [[k for k, _ in pairs] for pairs in ordered]
+            groups = [[record for _, record in pairs] for pairs in ordered]
+        records = [record for group in groups for record in group]
         columns: list[Any] = []
         cells: list[list[Any]] = []  # per column: one cell per record
-        if keys[0] is not None and own is None:
-            columns.append(MAP_KEY)
-            cells.append([key for group_keys in keys for key in group_keys or []])
-        names = sorted({name for record in records for name in record})
-        if own is not None:
-            names = [own, *(name for name in names if name != own)]
-        for name in names:
+        if keys[0] is not None:
+            key = next((name for name in sorted(records[0]) if all(
+                record.get(name) == record_key for group, group_keys in zip(groups, keys, strict=True)
+                for record_key, record in zip(group_keys or [], group, strict=True))), None)
+            if key is None:
+                key = MAP_KEY
+                columns.append(MAP_KEY)
+                cells.append([record_key for group_keys in keys for record_key in group_keys or []])
+        for name in sorted({name for record in records for name in record}):
             self._columns(name, [record.get(name, _ABSENT) for record in records], columns, cells)
         rows = [[column[index] for column in cells] for index in range(len(records))]
         sizes = [len(group) for group in groups]
         starts = [sum(sizes[:index]) for index in range(len(groups))]
-        return columns, [rows[start:start + size] for start, size in zip(starts, sizes, strict=True)]
+        return columns, key, [rows[start:start + size] for start, size in zip(starts, sizes, strict=True)]
 
     def _columns(self, name: str, values: list[Any], columns: list[Any], cells: list[list[Any]]) -> None:
         """The column(s) of field `name` given each record's value (`_ABSENT` where a record lacks it)."""
@@ -160,21 +166,17 @@ class _Packer:
         if len(kinds) == 1 and all(group is not None for group in groups) \
                 and _repeats([record for group in groups if group for record in group[0]]):
             # Every record's field is a list (or every one a mapping) of records: one header for all of them.
-            sub_columns, sub_rows = self._header_and_rows([g[0] for g in groups if g], [g[1] for g in groups if g])
+            sub_columns, key, sub_rows = self._header_and_rows([g[0] for g in groups if g],
+                                                               [g[1] for g in groups if g])
             header: dict[str, Any] = {NAME: name, COLUMNS: sub_columns}
-            if dict in kinds:
-                header[KEY] = _key_name(sub_columns)
+            if key is not None:
+                header[KEY] = key
             columns.append(header)
             rows = iter(sub_rows)
             cells.append([None if value is _ABSENT else next(rows) for value in values])
             return
         columns.append(name)
         cells.append([None if value is _ABSENT else self.pack(value) for value in values])
-
-
-def _key_name(columns: Sequence[Any]) -> str:
-    """The key column of a mapping's table: its first, `#` or the records' own key field (a plain value)."""
-    return str(columns[0])
 
 
 def _records(columns: Sequence[Any], key: str | None, rows: Sequence[Sequence[Any]]) -> list[Any] | dict[str, Any]:
