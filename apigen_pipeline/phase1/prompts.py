@@ -60,7 +60,6 @@ JUDGE_SCHEMA: dict[str, Any] = {
         "correction": _STRING,
     },
     "required": ["scores", "reflection", "correction"]}
-_EXAMPLE_FIELDS = {"instruction", "actions", "outputs"}
 SUMMARIZER_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"plan": _STRING}, "required": ["plan"]}
 RECOMBINER_SCHEMA: dict[str, Any] = {
     "type": "object", "properties": {"instruction": _STRING}, "required": ["instruction"]}
@@ -133,9 +132,12 @@ def tool_signature(spec: ToolSpec) -> str:
 
 def packs_records(version: str) -> bool:
     """Whether prompts of this version carry the compact rendering (v3 on): records as tables
-    (`compact_records.pack`) and policy excerpts as markdown. v1 and v2 render as they always did, so
-    the request keys of their stored runs stay the same."""
+    (`compact_records.pack`), policy excerpts as markdown, examples as blueprints. v1 and v2 render as they
+    always did, so the request keys of their stored runs stay the same."""
     return version not in ("v1", "v2")
+
+
+_EXAMPLE_FIELDS = {"instruction", "actions", "outputs"}  # an example as the blueprint it shows (v3 on)
 
 
 _PACKED: OrderedDict[str, Any] = OrderedDict()
