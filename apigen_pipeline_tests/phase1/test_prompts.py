@@ -147,7 +147,8 @@ def test_a_revision_leaves_the_examples_out(retail):
 def test_the_v3_generator_prompt_packs_the_records_and_shows_policy_and_examples_as_written(retail):
     environment, contexts = retail
     for context in contexts:
-        user = generator_request(context, environment, "v3", 0, None, None, 0.7, 512).messages[1].content
+        system, user = (m.content for m in generator_request(context, environment, "v3", 0, None, None, 0.7,
+                                                              512).messages)
         seen = tagged_json(user, "context")
         assert expand(seen["domain_data"]) == context.domain_data.model_dump(mode="json")
         assert '"columns": ' in dumps(seen["domain_data"]["records"])  # products' variants at least
@@ -156,7 +157,7 @@ def test_the_v3_generator_prompt_packs_the_records_and_shows_policy_and_examples
         assert seen["policy_excerpts"] == [f"## {e.title}\n{e.text}" for e in context.policy_excerpts]
         assert seen["examples"] == [{"instruction": e.instruction, "actions": e.actions, "outputs": e.outputs}
                                     for e in context.examples]
-        assert '"key": c it maps' in user  # how a table reads
+        assert 'With "key": c it maps' in system and "Records may be tables" not in user  # how a table reads
 
 
 def test_the_v3_judge_prompt_packs_the_records_it_is_given(retail):
