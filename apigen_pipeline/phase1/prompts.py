@@ -12,7 +12,7 @@ tools the blueprint calls and their policy sections. v1 put the whole policy and
 system message (about 2.5x the tokens per call). v3, the default, carries the same content more compactly
 (`packs_records`): records as tables (`compact_records.pack`; the simulated generator reads them back with
 `expand`), policy excerpts as `## title` and text, examples as the blueprints they show, and the read tools
-not listed a second time; its generator prompts are 11-18% shorter at the median than v2's.
+not listed a second time; its generator prompts are 12-17% shorter at the median than v2's.
 """
 
 from __future__ import annotations
