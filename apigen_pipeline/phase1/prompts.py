@@ -6,16 +6,20 @@ system message holds only what never changes within a domain (role instructions)
 cacheable; everything item-specific follows in the user message, with its machine-readable data inside
 tags such as `<context>{...}</context>` for real and simulated models alike.
 
-Lean prompts (v2, the default): a generator sees the context's sampled tools (as one-line signatures),
-the policy sections those tools touch, the user's records and its examples, not the whole domain; a
-judge sees the tools the blueprint calls and their policy sections. v1 put the whole policy and every
-tool schema into the system message (about 2.5x the tokens per call).
+Lean prompts (v2 and v3): a generator sees the context's sampled tools (as one-line signatures), the policy
+sections those tools touch, the user's records and its examples, not the whole domain; a judge sees the
+tools the blueprint calls and their policy sections. v1 put the whole policy and every tool schema into the
+system message (about 2.5x the tokens per call). v3, the default, carries the same content more compactly
+(`packs_records`): records as tables (`compact_records.pack`; the simulated generator reads them back with
+`expand`), policy excerpts as `## title` and text, examples as the blueprints they show, and the read tools
+not listed a second time; its generator prompts are 12-17% shorter at the median than v2's.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +29,8 @@ from typing import Any
 from apigen_pipeline.environments.base import Environment, ToolSpec
 from apigen_pipeline.llm.tokens import estimate_request_tokens, estimate_tokens
 from apigen_pipeline.llm.types import ChatMessage, LLMRequest, SamplingParams
-from apigen_pipeline.phase1.contexts import TaskContext, policy_excerpts
+from apigen_pipeline.phase1.compact_records import pack
+from apigen_pipeline.phase1.contexts import PolicyExcerpt, TaskContext, policy_excerpts
 from apigen_pipeline.phase1.models import CRITERIA, Blueprint
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "prompt_templates"
@@ -125,28 +130,72 @@ def tool_signature(spec: ToolSpec) -> str:
     return f"{spec.name}({arguments}) [{spec.kind}]: {spec.description}"
 
 
-def generator_context(context: TaskContext) -> dict[str, Any]:
-    """What the generator sees of a context: its sampled tools, their policy, the user's data, persona, examples."""
-    return {
+def packs_records(version: str) -> bool:
+    """Whether prompts of this version carry the compact rendering (v3 on): records as tables
+    (`compact_records.pack`), policy excerpts as markdown, examples as blueprints. v1 and v2 render as they
+    always did, so the request keys of their stored runs stay the same."""
+    return version not in ("v1", "v2")
+
+
+_EXAMPLE_FIELDS = {"instruction", "actions", "outputs"}  # an example as the blueprint it shows (v3 on)
+
+
+_PACKED: OrderedDict[str, Any] = OrderedDict()
+
+
+def packed_records(records: Any) -> Any:
+    """`compact_records.pack(records)`, remembered by content for the last few hundred record sets: a context's
+    records recur in its generator rounds and in every judge round. Callers must not change the result."""
+    key = dumps(records)
+    packed = _PACKED.get(key)
+    if packed is None:
+        packed = _PACKED[key] = pack(records)
+        if len(_PACKED) > 512:
+            _PACKED.popitem(last=False)
+    else:
+        _PACKED.move_to_end(key)
+    return packed
+
+
+def policy_view(excerpts: Sequence[PolicyExcerpt], version: str) -> list[Any]:
+    """Policy excerpts as a prompt shows them: `## title` and the text from v3 on (as in the whole policy)."""
+    if packs_records(version):
+        return [f"## {e.title}\n{e.text}" for e in excerpts]
+    return [e.model_dump() for e in excerpts]
+
+
+def generator_context(context: TaskContext, version: str = "v2") -> dict[str, Any]:
+    """What the generator sees of a context: its sampled tools, their policy, the user's data, persona, examples.
+    From v3 on the records are tables, the read tools are not listed twice (their signatures say `[read]`) and
+    an example is the blueprint it shows (instruction, actions, outputs), as the generator writes one."""
+    compact = packs_records(version)
+    domain_data = context.domain_data.model_dump(mode="json")
+    if compact:
+        domain_data["records"] = packed_records(domain_data["records"])
+    view = {
         "context_id": context.context_id,
         "domain": context.domain,
         "write_tools": context.write_tools,
         "read_tools": context.read_tools,
         "tools": [tool_signature(spec) for spec in context.tools],
-        "policy_excerpts": [e.model_dump() for e in context.policy_excerpts],
-        "domain_data": context.domain_data.model_dump(mode="json"),
+        "policy_excerpts": policy_view(context.policy_excerpts, version),
+        "domain_data": domain_data,
         "persona": {"persona_id": context.persona.persona_id, "description": context.persona.description},
-        "examples": [e.model_dump(mode="json") for e in context.examples],
+        "examples": [e.model_dump(mode="json", include=_EXAMPLE_FIELDS if compact else None)
+                     for e in context.examples],
     }
+    if compact:
+        del view["read_tools"]
+    return view
 
 
 def generator_request(context: TaskContext, environment: Environment, version: str, round_index: int,
                       previous: Mapping[str, Any] | None, feedback: str | None, temperature: float | None,
                       max_tokens: int, context_json: str | None = None) -> LLMRequest:
     """`previous` is the last blueprint as the generator wrote it (even when it failed the format check);
-    `context_json` is `dumps(generator_context(context))` when the caller already rendered it."""
+    `context_json` is `dumps(generator_context(context, version))` when the caller already rendered it."""
     sections = load_template("generator", version)
-    text = sections["user"].substitute(context=context_json or dumps(generator_context(context)))
+    text = sections["user"].substitute(context=context_json or dumps(generator_context(context, version)))
     if feedback is not None:
         previous_text = dumps(previous) if previous is not None else "(no valid blueprint)"
         text += "\n" + sections["revision"].substitute(previous_blueprint=previous_text, feedback=feedback)
@@ -181,13 +230,13 @@ def fitting_generator_request(context: TaskContext, environment: Environment, ve
     A revision (`feedback`) fixes its own blueprint: the examples served the first draft and are left out."""
     if feedback is not None:
         context = context.model_copy(update={"examples": []})
-    context_json = context_json or dumps(generator_context(context))
+    context_json = context_json or dumps(generator_context(context, version))
     request = generator_request(context, environment, version, round_index, previous, feedback, temperature,
                                 max_tokens, context_json)
     if room is None or estimate_request_tokens(request) <= room:
         return request, context_json
     for smaller in shrunk_contexts(context):
-        context_json = dumps(generator_context(smaller))
+        context_json = dumps(generator_context(smaller, version))
         request = generator_request(smaller, environment, version, round_index, previous, feedback, temperature,
                                     max_tokens, context_json)
         if estimate_request_tokens(request) <= room:
@@ -207,7 +256,9 @@ def judge_requests(subject_id: str, round_index: int, judges: int, blueprint: Bl
     gains the tools the blueprint calls and the policy sections they touch."""
     called = list(dict.fromkeys(action.name for action in blueprint.actions))
     view = {**context, "tools": [tool_signature(spec) for name in called if (spec := environment.tool_spec(name))],
-            "policy_excerpts": [e.model_dump() for e in policy_excerpts(environment, called)]}
+            "policy_excerpts": policy_view(policy_excerpts(environment, called), version)}
+    if packs_records(version) and isinstance(view.get("records"), Mapping):
+        view["records"] = packed_records(view["records"])
     text = load_template("judge", version)["user"].substitute(
         context=dumps(view), blueprint=dumps(blueprint.model_dump()), diff=diff_text)
     return [_request("judge", version, environment, domain, text, JUDGE_SCHEMA,

@@ -13,8 +13,10 @@ from apigen_pipeline.records import FrozenModel
 class PromptVersions(FrozenModel):
     """Which prompt file each role uses (`prompt_templates/<role>.<version>.md`)."""
 
-    generator: str = "v2"  # v2: lean (sampled tools and their policy only); v1: the whole domain in the prefix
-    judge: str = "v2"
+    # v3: lean, records as tables (`compact_records`); v2: lean (sampled tools and their policy only), records
+    # as plain JSON; v1: the whole domain in the prefix
+    generator: str = "v3"
+    judge: str = "v3"
     summarizer: str = "v1"
     recombiner: str = "v1"
 

@@ -16,6 +16,7 @@ from typing import Any
 from apigen_pipeline.llm.structured import REPAIR_MARKER
 from apigen_pipeline.llm.tokens import estimate_tokens, json_text
 from apigen_pipeline.llm.types import ChatMessage, LLMRequest, LLMResponse, ToolCallData
+from apigen_pipeline.phase1.compact_records import expand
 from apigen_pipeline.simulated.faults import FaultInjector, FaultKind
 from apigen_pipeline.simulated.prompt_json import GroundingIndex, extract_json_blocks
 from apigen_pipeline.simulated.schema_values import value_for_schema
@@ -57,7 +58,8 @@ class SimulationContext:
 
     @cached_property
     def grounding(self) -> GroundingIndex:
-        return GroundingIndex.from_values(self.prompt_json)
+        # Tables (prompt v3 writes records as tables) are read as the records they hold, by field name.
+        return GroundingIndex.from_values(expand(value) for value in self.prompt_json)
 
     @property
     def last_user_text(self) -> str | None:

@@ -1,6 +1,9 @@
+import statistics
+
 import pytest
 
 from apigen_pipeline.llm.tokens import estimate_request_tokens, estimate_tokens
+from apigen_pipeline.phase1.compact_records import expand
 from apigen_pipeline.phase1.contexts import policy_excerpts
 from apigen_pipeline.phase1.models import ActionCall, Blueprint
 from apigen_pipeline.phase1.prompts import (
@@ -14,6 +17,7 @@ from apigen_pipeline.phase1.prompts import (
     tagged_text,
     tool_signature,
 )
+from apigen_pipeline.phase1.settings import PromptVersions
 from apigen_pipeline_tests.phase1.helpers import mock_contexts, mock_environment
 
 
@@ -100,27 +104,29 @@ def test_the_lean_judge_prompt_carries_the_called_tools_and_their_policy(retail)
     assert environment.policy_text not in request.messages[0].content
 
 
-def test_a_small_window_shrinks_the_generator_context_examples_first_then_records(retail):
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_a_small_window_shrinks_the_generator_context_examples_first_then_records(retail, version):
     environment, contexts = retail
     context = max(contexts, key=lambda c: sum(len(rows) for rows in c.domain_data.records.values()))
-    full = generator_request(context, environment, "v2", 0, None, None, 0.7, 512)
+    full = generator_request(context, environment, version, 0, None, None, 0.7, 512)
+    seen_examples = tagged_json(full.messages[1].content, "context")["examples"]
     size = estimate_request_tokens(full)
-    unchanged, _ = fitting_generator_request(context, environment, "v2", 0, None, None, 0.7, 512, None)
+    unchanged, _ = fitting_generator_request(context, environment, version, 0, None, None, 0.7, 512, None)
     assert unchanged == full
-    assert fitting_generator_request(context, environment, "v2", 0, None, None, 0.7, 512, size)[0] == full
+    assert fitting_generator_request(context, environment, version, 0, None, None, 0.7, 512, size)[0] == full
 
-    fewer_examples, context_json = fitting_generator_request(context, environment, "v2", 0, None, None, 0.7, 512,
+    fewer_examples, context_json = fitting_generator_request(context, environment, version, 0, None, None, 0.7, 512,
                                                               size - 1)
     seen = tagged_json(fewer_examples.messages[1].content, "context")
-    assert len(seen["examples"]) == len(context.examples) - 1 and seen["domain_data"] == \
+    assert len(seen["examples"]) == len(context.examples) - 1 and expand(seen["domain_data"]) == \
         context.domain_data.model_dump(mode="json")
     assert estimate_request_tokens(fewer_examples) <= size - 1 and context_json in fewer_examples.messages[1].content
 
-    no_examples = size - sum(estimate_tokens(dumps(e.model_dump(mode="json"))) for e in context.examples)
-    fewer_records, _ = fitting_generator_request(context, environment, "v2", 0, None, None, 0.7, 512,
+    no_examples = size - sum(estimate_tokens(dumps(e)) for e in seen_examples)
+    fewer_records, _ = fitting_generator_request(context, environment, version, 0, None, None, 0.7, 512,
                                                  no_examples - 300)
     seen = tagged_json(fewer_records.messages[1].content, "context")
-    kept = seen["domain_data"]["records"]
+    kept = expand(seen["domain_data"]["records"])
     assert seen["examples"] == [] and estimate_request_tokens(fewer_records) <= no_examples - 300
     assert context.domain_data.user_id in kept["users"]
     assert 0 < sum(len(rows) for rows in kept.values()) < sum(len(rows) for rows in context.domain_data.records.values())
@@ -136,3 +142,48 @@ def test_a_revision_leaves_the_examples_out(retail):
     seen = tagged_json(revision.messages[1].content, "context")
     assert seen["examples"] == [] and seen["domain_data"] == context.domain_data.model_dump(mode="json")
     assert tagged_text(revision.messages[1].content, "feedback") == "fix it"
+
+
+def test_the_v3_generator_prompt_packs_the_records_and_shows_policy_and_examples_as_written(retail):
+    environment, contexts = retail
+    for context in contexts:
+        system, user = (m.content for m in generator_request(context, environment, "v3", 0, None, None, 0.7,
+                                                              512).messages)
+        seen = tagged_json(user, "context")
+        assert expand(seen["domain_data"]) == context.domain_data.model_dump(mode="json")
+        assert '"columns": ' in dumps(seen["domain_data"]["records"])  # products' variants at least
+        assert "read_tools" not in seen and seen["write_tools"] == context.write_tools
+        assert [line.split("(")[0] for line in seen["tools"]] == context.tool_names
+        assert seen["policy_excerpts"] == [f"## {e.title}\n{e.text}" for e in context.policy_excerpts]
+        assert seen["examples"] == [{"instruction": e.instruction, "actions": e.actions, "outputs": e.outputs}
+                                    for e in context.examples]
+        assert 'With "key": c it maps' in system and "Records may be tables" not in user  # how a table reads
+
+
+def test_the_v3_judge_prompt_packs_the_records_it_is_given(retail):
+    environment, contexts = retail
+    records = contexts[0].domain_data.model_dump(mode="json")["records"]
+    blueprint = Blueprint(instruction="x", actions=[ActionCall(name="find_user_id_by_email", arguments={"email": "e"})])
+    by_version = {version: judge_requests("s", 0, 1, blueprint, {"identity": {}, "records": records}, "(no change)",
+                                          environment, "retail", version, 0.0, 256)[0].messages[1].content
+                  for version in ("v2", "v3")}
+    plain, packed = (tagged_json(by_version[v], "context") for v in ("v2", "v3"))
+    assert plain["records"] == records and expand(packed["records"]) == records
+    assert estimate_tokens(by_version["v3"]) < estimate_tokens(by_version["v2"])
+    assert packed["policy_excerpts"] == [f"## {e.title}\n{e.text}"
+                                         for e in policy_excerpts(environment, ["find_user_id_by_email"])]
+
+
+@pytest.mark.parametrize("domain", ["retail", "airline"])
+def test_the_default_generator_prompt_p50_stays_under_4000_tokens(domain):
+    # Issue 13: measured over 100 contexts of one batch (v2: retail p50 4,164, airline 4,013 estimated tokens).
+    from apigen_pipeline.environments.registry import load_environment
+    from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig
+
+    environment = load_environment(domain)
+    sampler = ContextSampler(environment, SamplingConfig(), domain)
+    version = PromptVersions().generator
+    sizes = [estimate_request_tokens(generator_request(sampler.sample("2026-11-01", index), environment, version, 0,
+                                                       None, None, 0.7, 2000))
+             for index in range(100)]
+    assert statistics.median(sizes) < 4000, (version, statistics.median(sizes))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from apigen_pipeline.llm.types import ChatMessage, LLMRequest, ToolCallData
+from apigen_pipeline.phase1.compact_records import pack
 from apigen_pipeline.simulated.context import SimulationContext
 from apigen_pipeline.simulated.faults import REPAIR_MARKER, FaultKind, FaultRates
 from apigen_pipeline.simulated.provider import SimulatedProvider
@@ -31,6 +32,18 @@ def test_context_exposes_prompt_json_grounding_and_messages() -> None:
     value = ctx.value_for_schema({"type": "object", "properties": {"order_id": {"type": "string"}},
                                   "required": ["order_id"]})
     assert value == {"order_id": "#W1234567"}
+
+
+def test_grounding_reads_the_records_of_a_prompt_table() -> None:
+    # Prompt v3 writes records as tables: the values are grounded under their field names as in plain JSON.
+    variants = {"11": {"item_id": "11", "price": 9.5, "options": {"color": "red"}},
+                "12": {"item_id": "12", "price": 8.0, "options": {"color": "blue"}},
+                "13": {"item_id": "13", "price": 7.5, "options": {"color": "green"}}}
+    packed = pack({"variants": variants})
+    assert packed["variants"]["columns"] == ["item_id", "options.color", "price"]
+    ctx = _context([ChatMessage(role="user", content=f"<context>{json.dumps(packed)}</context>")])
+    assert list(ctx.grounding.candidates("item_id")) == ["11", "12", "13"]
+    assert list(ctx.grounding.candidates("color")) == ["red", "blue", "green"]
 
 
 def test_context_streams_are_seeded_from_the_request() -> None:

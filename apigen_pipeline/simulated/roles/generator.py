@@ -24,6 +24,7 @@ from typing import Any
 
 from apigen_pipeline.environments.base import DomainSample, Environment, ToolCall
 from apigen_pipeline.llm.types import LLMRequest, LLMResponse
+from apigen_pipeline.phase1.compact_records import expand
 from apigen_pipeline.phase1.prompts import tagged_json, tagged_text
 from apigen_pipeline.simulated.context import SimulationContext
 from apigen_pipeline.simulated.faults import FaultKind
@@ -55,7 +56,7 @@ def generator_handler(request: LLMRequest, ctx: SimulationContext, rates: Phase1
     environment = environments.get(context.get("domain", "")) if isinstance(context, dict) else None
     if environment is None or environment.plugin.propose_actions is None:
         return None
-    sample = DomainSample.model_validate(context["domain_data"])
+    sample = DomainSample.model_validate(expand(context["domain_data"]))  # v3 prompts write records as tables
     write_tools = list(context.get("write_tools", []))
     plan = tagged_text(text, "feedback")
     takes_feedback = plan is not None and ctx.fault_rng.random() < rates.revision_fix

@@ -68,7 +68,7 @@ def test_whole_graph_exports_a_verified_dataset_and_a_funnel(config):
     assert 0 < by_role["generator"]["p50"] == round(generator["p50"], 1) <= by_role["generator"]["p95"]
     assert metadata_of(result, "generation_report")["prompt_tokens_p50_generator"].value == by_role["generator"]["p50"]
     assert set(card["prompt_tokens_by_role"]) >= {"generator", "judge"}
-    assert card["prompt_versions"]["generator"] == "v2"
+    assert card["prompt_versions"]["generator"] == "v3"
     assert stages["dataset_rows"] == len(kept)
     passk = warehouse.read_partition("passk_results", "mockshop", BATCH)
     assert sorted(passk["k"]) == [1, 2]

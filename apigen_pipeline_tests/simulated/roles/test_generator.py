@@ -8,7 +8,7 @@ from apigen_pipeline.llm.types import LLMResponse
 from apigen_pipeline.phase1.contexts import ContextSampler, SamplingConfig
 from apigen_pipeline.phase1.prompts import generator_request
 from apigen_pipeline.phase1.runner import run_phase1
-from apigen_pipeline.phase1.settings import Phase1Config
+from apigen_pipeline.phase1.settings import Phase1Config, PromptVersions
 from apigen_pipeline.phase1.validation.execution import replay
 from apigen_pipeline.simulated import FaultRates, Phase1SimulationRates
 from apigen_pipeline.simulated.roles.generator import named_fixes
@@ -152,3 +152,16 @@ def test_a_generator_asked_to_repair_its_invalid_reply_answers_the_task_again():
         blueprint = json.loads(outcome.response.text)["blueprint"]
         assert blueprint["instruction"].startswith("You are")
         assert context.domain_data.identity["email"] in blueprint["instruction"]
+
+
+@pytest.mark.parametrize("domain", ["retail", "airline"])
+def test_the_generator_reads_the_records_back_from_a_v3_prompts_tables(domain):
+    # v3 writes records as tables; the simulated generator grounds its blueprint in what it decodes. Fault free,
+    # a context's blueprint executes only if it found the user's orders, reservations, variants and flights.
+    environment = load_environment(domain)
+    sampler = ContextSampler(environment, SamplingConfig(), domain)
+    contexts = [sampler.sample("v3", index) for index in range(20)]
+    config = Phase1Config(prompts=PromptVersions(generator="v3", judge="v3")).with_feedback_rounds(0)
+    client = simulated_client(faults=FaultRates.none(), rates=CLEAN, environment=environment)
+    result = run_phase1(contexts, environment, client, config)
+    assert result.stats.yield_without_feedback >= 0.9, result.stats.failures_by_reason
