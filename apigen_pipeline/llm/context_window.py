@@ -108,9 +108,11 @@ class ContextWindows:
             return True, ContextWindow(tokens=target.context_window, source="config")
         if target.base_url is None or target.provider != "openai":  # only OpenAI-compatible servers say
             return True, None
-        with self._lock:
-            place = self._place(target)
-            return place in self._known, self._known.get(place)
+        # Without the lock: `window` holds it while a server is asked, and this runs on the event loop,
+        # which must not stall behind that question. Entries are added whole and never removed.
+        place = self._place(target)
+        known = place in self._known
+        return known, self._known.get(place) if known else None
 
     def window(self, target: ModelRef) -> ContextWindow | None:
         """The window of `target`, asking its server the first time (blocking: call off the event loop)."""
