@@ -15,10 +15,8 @@ sending (`ErrorKind.CONTEXT_TOO_LONG`, naming both numbers): a server would answ
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import ssl
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import httpx
 
 from apigen_pipeline.llm.config import ModelRef
+from apigen_pipeline.llm.sdk_common import tls_context
 from apigen_pipeline.records import FrozenModel
 
 logger = logging.getLogger(__name__)
@@ -64,13 +63,6 @@ def _positive_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """httpx's default TLS context, built once: loading the CA bundle costs some 30 ms of CPU a client,
-    and each gateway asks its servers with a client of its own."""
-    return httpx.create_ssl_context()
-
-
 def discover_context_window(target: ModelRef) -> ContextWindow | None:
     """Ask an OpenAI-compatible server how many tokens `target` holds (vLLM, then llama.cpp); None if it does not say."""
     if target.base_url is None or target.provider != "openai":
@@ -79,7 +71,7 @@ def discover_context_window(target: ModelRef) -> ContextWindow | None:
     key = os.environ.get(target.key_env or "") if target.key_env else None
     headers = {"authorization": f"Bearer {key}"} if key else {}
     try:
-        with httpx.Client(timeout=DISCOVERY_TIMEOUT_S, headers=headers, verify=_tls_context()) as client:
+        with httpx.Client(timeout=DISCOVERY_TIMEOUT_S, headers=headers, verify=tls_context()) as client:
             return _asked(client, base, target.model)
     except httpx.HTTPError:
         return None  # an endpoint that cannot be reached is named by the request itself, once it is sent
