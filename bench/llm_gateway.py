@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
@@ -98,14 +99,18 @@ def floor_client(provider: ProviderName, base_url: str, batch: list[LLMRequest],
     return asyncio.run(_floor_batch(url, headers, [json.dumps(body).encode() for body in bodies], concurrency))
 
 
-async def _sdk_batch(provider: ProviderName, base_url: str, batch: list[LLMRequest], concurrency: int) -> int:
-    """The official SDK's async client in a plain loop, parsed responses and all: no log, no retries."""
+def sdk_async_client(provider: ProviderName, base_url: str, concurrency: int) -> Any:
+    """The official SDK's async client on its aiohttp transport, without retries."""
     sdk = importlib.import_module(provider)
     client_class = sdk.AsyncOpenAI if provider == "openai" else sdk.AsyncAnthropic
     http_client, _ = sdk_http_client(sdk, "aiohttp", concurrency)
+    return client_class(api_key=os.environ[KEY_ENV], base_url=base_url, max_retries=0, http_client=http_client)
+
+
+async def _sdk_batch(provider: ProviderName, base_url: str, batch: list[LLMRequest], concurrency: int) -> int:
+    """The official SDK's async client in a plain loop, parsed responses and all: no log, no retries."""
     slots = asyncio.Semaphore(concurrency)
-    async with client_class(api_key=os.environ[KEY_ENV], base_url=base_url, max_retries=0,
-                            http_client=http_client) as client:
+    async with sdk_async_client(provider, base_url, concurrency) as client:
         create = client.chat.completions.create if provider == "openai" else client.messages.create
 
         async def send(request: LLMRequest) -> bool:
@@ -125,12 +130,8 @@ def sdk_client(provider: ProviderName, base_url: str, batch: list[LLMRequest], c
 async def _sdk_post_batch(provider: ProviderName, base_url: str, batch: list[LLMRequest], concurrency: int) -> int:
     """The SDK's lowest-level public call, `client.post` of the floor's bodies returning the HTTP response
     (the providers' path): what the SDK itself costs above raw aiohttp, with no gateway around it."""
-    sdk = importlib.import_module(provider)
-    client_class = sdk.AsyncOpenAI if provider == "openai" else sdk.AsyncAnthropic
-    http_client, _ = sdk_http_client(sdk, "aiohttp", concurrency)
     slots = asyncio.Semaphore(concurrency)
-    async with client_class(api_key=os.environ[KEY_ENV], base_url=base_url, max_retries=0,
-                            http_client=http_client) as client:
+    async with sdk_async_client(provider, base_url, concurrency) as client:
         async def send(request: LLMRequest) -> bool:
             async with slots:
                 if provider == "openai":
