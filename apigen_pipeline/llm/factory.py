@@ -34,11 +34,10 @@ def preload_providers(provider_names: Iterable[str]) -> None:
     every other request waits, so callers do it when they are set up.
 
     The SDKs bring some 200,000 long-lived objects (their typed models and modules) that Python's
-    cyclic garbage collector would otherwise walk in every full collection, several times a batch:
-    at ~50 ms a walk, a few hundred microseconds of CPU per request. So after an import that brought
-    new modules, the garbage there is now is collected and every object still alive is frozen
-    (`gc.freeze`: left out of later collections; freed as usual once nothing refers to it). Once per
-    SDK in a process.
+    cyclic garbage collector would otherwise walk in every full collection: 50-170 ms a walk, one
+    every one to two thousand requests in bench/llm_gateway.py. So when a provider is first preloaded,
+    the garbage there is now is collected and every object still alive is frozen (`gc.freeze`: left
+    out of later collections; freed as usual once nothing refers to it). Once per provider in a process.
     """
     new = False
     for name in provider_names:
