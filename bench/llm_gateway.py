@@ -4,11 +4,13 @@
     .venv/bin/python bench/llm_gateway.py --quick   # half the throughput requests, a 6 s rate-limit window
     .venv/bin/python bench/llm_gateway.py --transport httpx   # the SDKs' httpx transport instead of aiohttp
 
-Gateway overhead: three clients send the same batch one after another to the same wire server (a
+Gateway overhead: four clients send the same batch one after another to the same wire server (a
 forked child process: like a real provider, its CPU is not the client's), at concurrency 64 with
 200 ms server latency and at 256 with 2 s: raw aiohttp POSTs of the bodies the SDKs would send (the
-floor), a plain loop over the official SDK client, and the gateway with its request log (the batch's
-rows ingested into DuckDB before the clock stops). Targets: the gateway's wall time within 1.05x the
+floor), a plain loop over the official SDK client's typed method (`chat.completions.create`,
+`messages.create`), a loop over the SDK's lowest-level public call (`client.post` returning the HTTP
+response, the providers' path: what the SDK itself costs), and the gateway with its request log (the
+batch's rows ingested into DuckDB before the clock stops). Targets: the gateway's wall time within 1.05x the
 floor's, under 1 ms of client CPU per request. Client CPU is `time.process_time()` of this process
 (every thread), the SDK imports done before the clock starts; wall ratios depend on the machine's
 load, so the load average is printed with them.
@@ -29,11 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
+
+import httpx2
 
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, ProviderName, RateLimit, RoleModels
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
-from apigen_pipeline.llm.providers.anthropic_provider import messages_create_params
-from apigen_pipeline.llm.providers.openai_provider import chat_completion_params
+from apigen_pipeline.llm.providers.anthropic_provider import MESSAGES_PATH, messages_create_params
+from apigen_pipeline.llm.providers.openai_provider import CHAT_COMPLETIONS_PATH, chat_completion_params
 from apigen_pipeline.llm.request_log import RequestLog
 from apigen_pipeline.llm.sdk_common import HttpTransport, sdk_http_client
 from apigen_pipeline.llm.simulated_faults import FaultRates
@@ -94,14 +99,18 @@ def floor_client(provider: ProviderName, base_url: str, batch: list[LLMRequest],
     return asyncio.run(_floor_batch(url, headers, [json.dumps(body).encode() for body in bodies], concurrency))
 
 
-async def _sdk_batch(provider: ProviderName, base_url: str, batch: list[LLMRequest], concurrency: int) -> int:
-    """The official SDK's async client in a plain loop, parsed responses and all: no log, no retries."""
+def sdk_async_client(provider: ProviderName, base_url: str, concurrency: int) -> Any:
+    """The official SDK's async client on its aiohttp transport, without retries."""
     sdk = importlib.import_module(provider)
     client_class = sdk.AsyncOpenAI if provider == "openai" else sdk.AsyncAnthropic
     http_client, _ = sdk_http_client(sdk, "aiohttp", concurrency)
+    return client_class(api_key=os.environ[KEY_ENV], base_url=base_url, max_retries=0, http_client=http_client)
+
+
+async def _sdk_batch(provider: ProviderName, base_url: str, batch: list[LLMRequest], concurrency: int) -> int:
+    """The official SDK's async client in a plain loop, parsed responses and all: no log, no retries."""
     slots = asyncio.Semaphore(concurrency)
-    async with client_class(api_key=os.environ[KEY_ENV], base_url=base_url, max_retries=0,
-                            http_client=http_client) as client:
+    async with sdk_async_client(provider, base_url, concurrency) as client:
         create = client.chat.completions.create if provider == "openai" else client.messages.create
 
         async def send(request: LLMRequest) -> bool:
@@ -116,6 +125,27 @@ async def _sdk_batch(provider: ProviderName, base_url: str, batch: list[LLMReque
 
 def sdk_client(provider: ProviderName, base_url: str, batch: list[LLMRequest], concurrency: int) -> int:
     return asyncio.run(_sdk_batch(provider, base_url, batch, concurrency))
+
+
+async def _sdk_post_batch(provider: ProviderName, base_url: str, batch: list[LLMRequest], concurrency: int) -> int:
+    """The SDK's lowest-level public call, `client.post` of the floor's bodies returning the HTTP response
+    (the providers' path): what the SDK itself costs above raw aiohttp, with no gateway around it."""
+    slots = asyncio.Semaphore(concurrency)
+    async with sdk_async_client(provider, base_url, concurrency) as client:
+        async def send(request: LLMRequest) -> bool:
+            async with slots:
+                if provider == "openai":
+                    response = await client.post(CHAT_COMPLETIONS_PATH, body=chat_completion_params(request, MODEL, None),
+                                                 cast_to=httpx2.Response, options={"security": {"bearer_auth": True}})
+                else:
+                    response = await client.post(MESSAGES_PATH, body=messages_create_params(request, MODEL)[0],
+                                                 cast_to=httpx2.Response)
+                return bool(json.loads(response.content))
+        return sum(await asyncio.gather(*(send(request) for request in batch)))
+
+
+def sdk_post_client(provider: ProviderName, base_url: str, batch: list[LLMRequest], concurrency: int) -> int:
+    return asyncio.run(_sdk_post_batch(provider, base_url, batch, concurrency))
 
 
 def gateway_client(provider: ProviderName, base_url: str, batch: list[LLMRequest], concurrency: int,
@@ -156,6 +186,7 @@ def bench_side_by_side(home: Path, provider: ProviderName, transport: HttpTransp
         clients: dict[str, Callable[[list[LLMRequest]], int]] = {
             "raw aiohttp (floor)": partial(floor_client, provider, server.base_url, concurrency=concurrency),
             f"plain {sdk_name} loop": partial(sdk_client, provider, server.base_url, concurrency=concurrency),
+            "SDK client.post loop": partial(sdk_post_client, provider, server.base_url, concurrency=concurrency),
             f"gateway ({transport})": partial(gateway_client, provider, server.base_url, concurrency=concurrency,
                                               log=log, transport=transport)}
         tag = f"{provider}-{concurrency}"

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from apigen_pipeline.llm.config import ModelRef
+from apigen_pipeline.llm.sdk_common import tls_context
 from apigen_pipeline.records import FrozenModel
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def discover_context_window(target: ModelRef) -> ContextWindow | None:
     key = os.environ.get(target.key_env or "") if target.key_env else None
     headers = {"authorization": f"Bearer {key}"} if key else {}
     try:
-        with httpx.Client(timeout=DISCOVERY_TIMEOUT_S, headers=headers) as client:
+        with httpx.Client(timeout=DISCOVERY_TIMEOUT_S, headers=headers, verify=tls_context()) as client:
             return _asked(client, base, target.model)
     except httpx.HTTPError:
         return None  # an endpoint that cannot be reached is named by the request itself, once it is sent
@@ -108,9 +109,11 @@ class ContextWindows:
             return True, ContextWindow(tokens=target.context_window, source="config")
         if target.base_url is None or target.provider != "openai":  # only OpenAI-compatible servers say
             return True, None
-        with self._lock:
-            place = self._place(target)
-            return place in self._known, self._known.get(place)
+        # Without the lock: `window` holds it while a server is asked, and this runs on the event loop,
+        # which must not stall behind that question. Entries are added whole and never removed.
+        place = self._place(target)
+        known = place in self._known
+        return known, self._known.get(place) if known else None
 
     def window(self, target: ModelRef) -> ContextWindow | None:
         """The window of `target`, asking its server the first time (blocking: call off the event loop)."""

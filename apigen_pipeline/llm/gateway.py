@@ -241,6 +241,9 @@ class _LoopState:
         # instead of piling refused connections onto a dead endpoint; the requests already retrying
         # decide (one gets through: set again; one gives up: the batch stops and wakes everyone).
         self.reachable: dict[tuple[str, str], asyncio.Event] = {}
+        # Per target: held by the one request asking its server for the context window; the others wait
+        # here, on the loop, rather than each taking a worker thread only to find the answer there.
+        self.window_asked: dict[ModelRef, asyncio.Lock] = {}
 
     def endpoint_gate(self, target: ModelRef) -> asyncio.Event:
         gate = self.reachable.get((target.provider, target.model))
@@ -621,7 +624,7 @@ class LLMGateway:
             return self._record_not_sent(request, context, route, key, stats, ErrorKind.ABORTED,
                                          f"batch stopped early: {self._stop_reason()}")
         input_estimate = estimate_request_tokens(request)
-        too_long = await self._overflow(route.target, input_estimate, request.sampling.max_tokens)
+        too_long = await self._overflow(route.target, input_estimate, request.sampling.max_tokens, state)
         if too_long is not None:
             return self._record_not_sent(request, context, route, key, stats, ErrorKind.CONTEXT_TOO_LONG, too_long)
         output_estimate = self._expected_output_tokens(route.target, request)
@@ -647,11 +650,15 @@ class LLMGateway:
         self._check_failure_rate()
         return result
 
-    async def _overflow(self, target: ModelRef, prompt_tokens: int, reply_tokens: int) -> str | None:
+    async def _overflow(self, target: ModelRef, prompt_tokens: int, reply_tokens: int,
+                        state: _LoopState) -> str | None:
         """Why the request cannot fit its model's context window, or None (asking the server off the loop once)."""
         known, window = self.context_windows.cached(target)
         if not known:
-            window = await asyncio.to_thread(self.context_windows.window, target)
+            async with state.window_asked.setdefault(target, asyncio.Lock()):
+                known, window = self.context_windows.cached(target)
+                if not known:
+                    window = await asyncio.to_thread(self.context_windows.window, target)
         return overflow(target, window, prompt_tokens, reply_tokens)
 
     def _batch_stopper(self, request: LLMRequest, route: Route, outcome: _Outcome,

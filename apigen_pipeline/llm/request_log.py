@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
 import pyarrow as pa
+import pyarrow.json as pa_json
 from pydantic import BaseModel, ConfigDict
 
 from apigen_pipeline.llm.types import ErrorKind, LLMResponse, LLMResult
@@ -175,6 +176,8 @@ _ARROW_SCHEMA = pa.schema([
     ("prompt_version", pa.string()), ("settings_fingerprint", pa.string()), ("via_batch", pa.bool_()),
     ("created_at", pa.timestamp("us")),
 ])
+# A spool line carries every column by name (`created_at` in UTC); anything else in it is not a column.
+_SPOOL_PARSE = pa_json.ParseOptions(explicit_schema=_ARROW_SCHEMA, unexpected_field_behavior="ignore")
 
 
 class RequestStore(Protocol):
@@ -234,6 +237,20 @@ def read_spool(path: Path) -> list[dict[str, Any]]:
             row["created_at"] = datetime.fromisoformat(row["created_at"]).replace(tzinfo=None)
             rows.append(row)
     return rows
+
+
+def rows_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist([{name: row.get(name) for name in _ARROW_SCHEMA.names} for row in rows],
+                                schema=_ARROW_SCHEMA)
+
+
+def spool_table(path: Path) -> pa.Table:
+    """A spool file as the table to ingest, parsed by Arrow's JSON reader (a third of the CPU of parsing its
+    lines one by one); a file it cannot read whole, as one with a torn last line, goes line by line."""
+    try:
+        return pa_json.read_json(path, parse_options=_SPOOL_PARSE)
+    except pa.ArrowInvalid:
+        return rows_table(read_spool(path))
 
 
 class RequestLog:
@@ -331,13 +348,14 @@ class RequestLog:
                 logger.exception("request log ingestion failed; will retry")
 
     def _ingest_file(self, path: Path) -> int:
-        return self.ingest_rows_into_warehouse(read_spool(path))
+        return self._ingest_table(spool_table(path))
 
     def ingest_rows_into_warehouse(self, rows: Sequence[dict[str, Any]]) -> int:
-        if not rows:
+        return self._ingest_table(rows_table(rows))
+
+    def _ingest_table(self, table: pa.Table) -> int:
+        if table.num_rows == 0:
             return 0
-        table = pa.Table.from_pylist([{name: row.get(name) for name in _ARROW_SCHEMA.names} for row in rows],
-                                     schema=_ARROW_SCHEMA)
         with self.warehouse.connect() as con:
             con.register(_INCOMING, table)
             try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import email.utils
 import errno
+import functools
+import importlib
 import json
 import logging
 import socket
@@ -70,13 +72,22 @@ def sdk_http_client(sdk: ModuleType, transport: HttpTransport, max_connections: 
                             max_keepalive_connections=keep_alive, keepalive_expiry=defaults.keepalive_expiry)
     if transport == "aiohttp":
         try:
-            return sdk.DefaultAioHttpClient(limits=limits), "aiohttp"
+            return sdk.DefaultAioHttpClient(limits=limits, verify=tls_context()), "aiohttp"
         except (AttributeError, RuntimeError):  # an SDK without the class, or without its aiohttp extra
             if sdk.__name__ not in _warned_missing_aiohttp:
                 _warned_missing_aiohttp.add(sdk.__name__)
                 logger.warning("%s: aiohttp transport unavailable (install %s[aiohttp]); using httpx",
                                sdk.__name__, sdk.__name__)
-    return sdk.DefaultAsyncHttpxClient(limits=limits), "httpx"
+    return sdk.DefaultAsyncHttpxClient(limits=limits, verify=tls_context()), "httpx"
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS context the SDKs' clients would each build for themselves (their HTTP layer's default:
+    the CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR as set when first asked), built once per process.
+    Loading the CA bundle costs some 30 ms of CPU, and a gateway builds its SDK clients anew for every
+    batch (they belong to its event loop); one context serves any number of connections."""
+    return importlib.import_module("httpx2").create_ssl_context()
 
 
 def sdk_timeout(sdk: ModuleType, timeout_s: float) -> Any:

@@ -3,8 +3,13 @@ cannot fit is a classified failure that never reaches the server; the override's
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+
 import pytest
 
+from apigen_pipeline.llm import context_window
 from apigen_pipeline.llm.config import LLMSettings, ModelRef, RetrySettings, RoleModels
 from apigen_pipeline.llm.gateway import CallContext, LLMGateway
 from apigen_pipeline.llm.request_log import RequestLog
@@ -113,3 +118,22 @@ def test_discovery_picks_the_served_model_and_leaves_a_dead_endpoint_to_the_requ
         port = server.port
     dead = ModelRef(provider="openai", model="m", base_url=f"http://127.0.0.1:{port}/v1")
     assert discover_context_window(dead) is None  # refused: the request itself will say so
+
+
+def test_a_window_being_asked_never_stalls_the_lookups_of_the_event_loop(monkeypatch):
+    """`cached` runs on the event loop for every request: it must answer "not known yet" at once while
+    another thread waits on a server that does not answer, not wait for that question to end."""
+    monkeypatch.setattr(context_window, "DISCOVERY_TIMEOUT_S", 0.6)
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        target = ModelRef(provider="openai", model="m", base_url=f"http://127.0.0.1:{silent.getsockname()[1]}/v1")
+        windows = context_window.ContextWindows()
+        asking = threading.Thread(target=windows.window, args=(target,))
+        asking.start()
+        time.sleep(0.2)  # the question is out, the lock held
+        started = time.monotonic()
+        assert windows.cached(target) == (False, None)
+        assert time.monotonic() - started < 0.1
+        asking.join()
+    assert windows.cached(target) == (True, None)  # asked once: the silent server reported nothing

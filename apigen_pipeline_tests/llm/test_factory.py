@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -113,3 +116,40 @@ def test_gateway_preloads_its_target_providers_but_not_overridden_ones(tmp_path,
     LLMGateway(configured, request_log=None, providers={"openai": object()})  # type: ignore[arg-type, dict-item]
     LLMGateway(LLMSettings(), request_log=None)  # type: ignore[arg-type]
     assert preloaded == [{"openai", "anthropic"}, {"anthropic"}, {"simulated"}]
+
+
+FREEZE_PROBE = """
+import gc, json, weakref
+import apigen_pipeline.llm.providers.openai_provider  # imported, not yet preloaded
+from apigen_pipeline.llm.factory import preload_providers
+
+class Node:
+    pass
+
+cycle = Node()
+cycle.me = cycle
+made_before = weakref.ref(cycle)
+del cycle
+frozen_at_start = gc.get_freeze_count()
+preload_providers(["openai"])
+import openai
+frozen = gc.get_freeze_count()
+preload_providers(["openai"])
+print(json.dumps({"at_start": frozen_at_start, "frozen": frozen, "again": gc.get_freeze_count(),
+                  "garbage_freed": made_before() is None,
+                  "sdk_class_tracked": any(o is openai.AsyncOpenAI for o in gc.get_objects())}))
+"""
+
+
+def test_preloading_an_sdk_freezes_its_objects_out_of_the_collector_once_garbage_is_gone():
+    """In a fresh interpreter: the SDK's long-lived objects leave the cyclic collector's walks (gc.freeze),
+    the cyclic garbage there was is collected first rather than frozen for good, and preloading the same
+    SDK again freezes nothing more."""
+    probe = subprocess.run([sys.executable, "-c", FREEZE_PROBE], capture_output=True, text=True, timeout=120,
+                           check=True)
+    seen = json.loads(probe.stdout)
+    assert seen["at_start"] == 0
+    assert seen["frozen"] > 50_000  # the SDK's modules, classes and typed models
+    assert seen["again"] == seen["frozen"]
+    assert seen["garbage_freed"]
+    assert not seen["sdk_class_tracked"]  # frozen objects are out of every generation the collector walks

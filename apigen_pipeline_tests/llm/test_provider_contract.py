@@ -311,6 +311,50 @@ def test_http_errors_are_classified(harness):
     assert server.request_count == len(ERROR_CASES)  # the provider never retries
 
 
+async def _typed_create(harness: Harness, client: Any, request: LLMRequest) -> None:
+    """The request through the SDK's typed resource method, the one users know."""
+    if harness.name == "openai":
+        await client.chat.completions.create(**chat_completion_params(request, MODEL, None))
+    else:
+        await client.messages.create(**messages_create_params(request, MODEL)[0])
+
+
+def test_every_http_error_classifies_as_through_the_typed_sdk_method(harness):
+    """Providers call the SDK's lower-level `post`; the typed `create` would have raised SDK errors that
+    classify the same: kind, status, retry-after and message, case by case, over the wire."""
+    with harness.server_type(lambda body, i: ERROR_CASES[body_text(body)][0](),
+                             expected_api_key=PLANTED_KEY) as server:
+        provider = harness.provider(server)
+        sdk = importlib.import_module(harness.name)
+        client_type = sdk.AsyncOpenAI if harness.name == "openai" else sdk.AsyncAnthropic
+
+        async def run() -> list[tuple[ProviderError, ProviderError]]:
+            pairs = []
+            async with client_type(api_key=PLANTED_KEY, base_url=server.base_url, max_retries=0) as client:
+                try:
+                    for case in ERROR_CASES:
+                        with pytest.raises(ProviderError) as through_post:
+                            await provider.send(user_request(case), MODEL)
+                        with pytest.raises(sdk.APIStatusError) as through_create:
+                            await _typed_create(harness, client, user_request(case))
+                        pairs.append((through_post.value, provider._classify(through_create.value)))
+                finally:
+                    await provider.aclose()
+            return pairs
+
+        pairs = asyncio.run(run())
+        bodies = [record.body for record in server.requests]
+    assert len(pairs) == len(ERROR_CASES)
+    for case, (through_post, through_create) in zip(ERROR_CASES, pairs, strict=True):
+        assert (through_post.kind, through_post.status_code, through_post.message) == (
+            through_create.kind, through_create.status_code, through_create.message), case
+        assert (through_post.retry_after is None) == (through_create.retry_after is None), case
+        if through_post.retry_after is not None:
+            assert through_post.retry_after == pytest.approx(through_create.retry_after, abs=2.0), case
+    assert bodies[0::2] == bodies[1::2]  # the same request both ways
+    assert all(record.auth_matched for record in server.requests)
+
+
 def body_text(body: dict) -> str:
     """The last user message's text, in either wire format."""
     content = body["messages"][-1]["content"]
@@ -547,7 +591,7 @@ def test_both_transports_send_the_same_body_and_read_the_same_answer(harness, ma
 
 
 def test_openai_body_is_what_the_sdk_builds_from_named_arguments(openai_harness):
-    """The provider hands its params to the SDK as `extra_body`; the wire must not tell the difference."""
+    """The provider posts its params through the SDK's lower-level `post`; the wire must not tell the difference."""
     request = history_request().model_copy(update={"response_schema": BLUEPRINT_SCHEMA})
     with OpenAIWireServer(deterministic_responder) as server:
         send(openai_harness.provider(server, structured_mode="json_schema"), request)
@@ -621,7 +665,8 @@ RAW_READING_REPLIES = {
 
 @pytest.mark.parametrize("reply", list(RAW_READING_REPLIES.values()), ids=list(RAW_READING_REPLIES))
 def test_the_raw_reply_reads_as_the_sdks_typed_model_does(harness, reply):
-    """Providers read the raw body (`with_raw_response`), not the SDK's typed model: same answer, field by field."""
+    """Providers read the raw body (the SDK's `post` returns the HTTP response), not the SDK's typed model: same
+    answer, field by field."""
     request = agent_request()
     with harness.server_type(lambda body, i: reply) as server:
         [raw_reading] = send(harness.provider(server), request)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from apigen_pipeline.llm.request_log import LogRecord, RequestLog
+from apigen_pipeline.llm.request_log import LogRecord, RequestLog, read_spool
 from apigen_pipeline.llm.secrets import SecretScrubber
 from apigen_pipeline.llm.types import LLMResponse, Usage
 from apigen_pipeline.warehouse import Warehouse
@@ -104,6 +104,28 @@ def test_torn_last_line_is_skipped(warehouse):
         handle.write(b'{"entry_id": "half a li')
     with RequestLog(warehouse, background=False) as second:
         assert list(second.lookup_many(["k1"])) == ["k1"]
+
+
+def test_a_spool_read_by_arrow_stores_what_reading_it_line_by_line_stores(tmp_path):
+    """Spools are ingested through Arrow's JSON reader; every column, nulls, unicode and the UTC creation
+    time come out as the line-by-line reading (`read_spool`, the fallback) stores them."""
+    records = [record("k1", text="ünïcode \"quoted\"\nline"),
+               record("k2", status="failed", error_message="HTTP 500: boom", repair_json='[{"problem": "x"}]'),
+               record("k3", via_batch=True, prompt_version="v2", projected_cost_usd=0.5, latency_s=1.25,
+                      cached_input_tokens=3, cache_write_input_tokens=1, supersedes="e0", validation="valid")]
+    stored = []
+    for name, ingest in (("arrow", lambda log, path: log._ingest_file(path)),
+                         ("lines", lambda log, path: log.ingest_rows_into_warehouse(read_spool(path)))):
+        with RequestLog(Warehouse(tmp_path / f"{name}.duckdb"), background=False) as log:
+            for item in records:
+                log.append(item)
+            assert ingest(log, log._spool.path) == len(records)
+            stored.append(log.rows())
+    arrow_rows, line_rows = stored
+    assert arrow_rows == line_rows
+    assert [row["request_key"] for row in arrow_rows] == ["k1", "k2", "k3"]
+    assert arrow_rows[0]["created_at"] == records[0].created_at.replace(tzinfo=None)
+    assert (arrow_rows[2]["via_batch"], arrow_rows[1]["response_json"]) == (True, None)
 
 
 def test_background_thread_ingests_without_an_explicit_flush(warehouse):

@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 EPHEMERAL_CACHE = {"type": "ephemeral"}
 MAX_CACHE_BREAKPOINTS = 4  # Anthropic rejects requests with more cache_control blocks than this
 _WRAPPED_VALUE_KEY = "value"
+# `messages.create` is the SDK's `post` of this path: its params checked against the model tables (a
+# default timeout scaled to max_tokens, deprecation warnings) and its reply parsed into a typed model.
+# The provider gives the client its own timeout, sends plain JSON with the wire's key names and reads
+# only a few fields of the reply (`llm_response_from_message`), so it calls the SDK's documented `post`
+# itself: the same body, headers, auth, timeout and classified errors, the reply as the HTTP response.
+MESSAGES_PATH = "/v1/messages"
 
 # Anthropic's stop reasons in the vocabulary the rest of the pipeline uses (OpenAI's finish_reason).
 _FINISH_REASONS = {
@@ -208,6 +214,7 @@ class AnthropicProvider:
         self._scrub = detail_scrubber(api_key)
         # Imported here: the SDK takes seconds to import, a cost only runs that use Anthropic should pay.
         self._sdk = importlib.import_module("anthropic")
+        self._http_response = importlib.import_module("httpx2").Response  # the SDK's HTTP layer
         self._client: anthropic.AsyncAnthropic | None = None
         self.http_transport: HttpTransport | None = None  # what is in use; None without a client
         self.timeout_s = timeout_s
@@ -227,10 +234,9 @@ class AnthropicProvider:
         params, wrapped = messages_create_params(request, model)
         schema_tool = request.response_schema_name if request.response_schema is not None else None
         try:
-            # The raw response: the SDK sends and raises its classified errors; its typed model of the
-            # whole message is never built (the mapping below reads only the fields used).
-            raw = await self._client.messages.with_raw_response.create(**params)
-            message = json.loads(await raw.read())
+            # The SDK's own lower-level `post` of what `messages.create` posts (see MESSAGES_PATH).
+            response = await self._client.post(MESSAGES_PATH, body=params, cast_to=self._http_response)
+            message = json.loads(response.content)
         except Exception as exc:  # noqa: BLE001 - every SDK failure must come out classified
             raise self._classify(exc) from None
         return llm_response_from_message(message, schema_tool, wrapped)

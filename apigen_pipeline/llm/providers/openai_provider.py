@@ -13,6 +13,7 @@ import os
 import re
 from typing import Any
 
+import httpx2
 import openai
 
 from apigen_pipeline.llm.capabilities import DetectedStructuredMode, EndpointCapabilities, StructuredMode
@@ -35,6 +36,14 @@ from apigen_pipeline.llm.types import ChatMessage, ErrorKind, LLMRequest, LLMRes
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT_LABEL = "default OpenAI endpoint"
+# `chat.completions.create` is the SDK's `post` of this path with bearer auth, its named params walked
+# through a TypedDict transform first (every message matched against six message types, the model name
+# against a Literal of every known model) and its reply parsed into a typed model after. Our params are
+# plain JSON with the wire's own key names, which the walk leaves unchanged, and only a few fields of
+# the reply are read (`llm_response_from_completion`). So the provider calls the SDK's documented
+# lower-level `post` (its way to any endpoint): the same body, headers, auth, timeout and classified
+# errors, the reply as the HTTP response (`cast_to`). bench/llm_gateway.py measures what it saves.
+CHAT_COMPLETIONS_PATH = "/chat/completions"
 _STRUCTURED_MODE_WORDS = ("response_format", "json_schema", "json_object", "schema")
 
 
@@ -106,20 +115,6 @@ def chat_completion_params(
     elif schema is not None and structured == "json_object":
         params["response_format"] = {"type": "json_object", "schema": schema}
     return params
-
-
-def presented_as_json(params: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
-    """`create` keyword arguments that send `params` exactly as they are, through `extra_body`.
-
-    The OpenAI SDK walks named arguments through a TypedDict transform (renaming aliased keys,
-    formatting dates and files) in which every chat message is matched against each of six message
-    types and the model name against a Literal of every known model: a third of the SDK's CPU per
-    request, growing with the history. Our params are plain JSON with the wire's own key names,
-    which that walk leaves unchanged. So the required arguments are named but `omit`ted (the walk
-    skips them) and `extra_body`, which the SDK merges into the body and sends as is, carries
-    every value: the same body on the wire, through the same `create`.
-    """
-    return {**dict.fromkeys(required, openai.omit), "extra_body": params}
 
 
 def _tool_call_from_wire(call: dict[str, Any]) -> ToolCallData:
@@ -298,11 +293,9 @@ class OpenAIProvider:
         model: str,
         structured: DetectedStructuredMode | None,
     ) -> LLMResponse:
-        # The raw response: the SDK still sends, authenticates and raises its classified errors, but
-        # its typed model of the whole completion (about a tenth of its CPU per request) is never built.
-        raw = await client.chat.completions.with_raw_response.create(**presented_as_json(
-            chat_completion_params(request, model, structured), required=("model", "messages")))
-        return llm_response_from_completion(json.loads(raw.content))
+        response = await client.post(CHAT_COMPLETIONS_PATH, body=chat_completion_params(request, model, structured),
+                                     cast_to=httpx2.Response, options={"security": {"bearer_auth": True}})
+        return llm_response_from_completion(json.loads(response.content))
 
     # ---- errors ----
 
