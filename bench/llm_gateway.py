@@ -44,7 +44,7 @@ from apigen_pipeline.llm.sdk_common import HttpTransport, sdk_http_client
 from apigen_pipeline.llm.simulated_faults import FaultRates
 from apigen_pipeline.llm.types import ChatMessage, LLMRequest
 from apigen_pipeline.simulated import SimulatedBackend
-from apigen_pipeline.testing.wire_servers import AnthropicWireServer, OpenAIWireServer, WireServer
+from apigen_pipeline.testing.wire_servers import WIRE_SERVERS, OpenAIWireServer
 from apigen_pipeline.warehouse import Warehouse
 
 CONTEXT = CallContext(domain="bench", batch="b1", run_id="bench", asset="bench")
@@ -60,7 +60,6 @@ def requests(count: int, tag: str) -> list[LLMRequest]:
         ChatMessage(role="user", content=f"Write task number {i} for run {tag}.")]) for i in range(count)]
 
 
-WIRE_SERVERS: dict[str, type[WireServer]] = {"openai": OpenAIWireServer, "anthropic": AnthropicWireServer}
 
 
 def wire_settings(base_url: str, concurrency: int, limit: RateLimit | None = None, *,
