@@ -19,8 +19,9 @@ accepts:
 A mapping's rows come in key order and the columns in name order, so the records read back are the very
 dicts, in the same order, that sorted JSON (`sort_keys=True`, as prompts are written) shows.
 A table is used only where it is shorter than the plain JSON. Names with a dot, and the name `#`, are
-never made columns. A source mapping shaped like a table (exactly the keys `columns` and `rows`, with or
-without `key`) cannot be told apart from one: `pack` refuses it (ValueError) rather than let it be misread.
+never made columns. A source mapping that would read as something else (exactly the keys `columns` and
+`rows`, with or without `key`; or exactly the key `#plain`) is written escaped, `{"#plain": {...}}`
+("this mapping as it is"), so any environment's data packs, whatever its field names.
 The prompt templates that carry packed records (v3 on) say in a few lines how a table reads.
 """
 
@@ -32,6 +33,7 @@ from typing import Any
 
 COLUMNS, ROWS, KEY, NAME = "columns", "rows", "key", "name"
 MAP_KEY = "#"  # the key column of a mapping whose records do not hold their own key
+PLAIN = "#plain"  # `{"#plain": m}`: the mapping m as it is, not a table (an escape; see the module text)
 SEPARATOR = "."
 _TABLE_SHAPES = ({COLUMNS, ROWS}, {COLUMNS, ROWS, KEY})
 _ABSENT = object()
@@ -45,6 +47,8 @@ def pack(value: Any) -> Any:
 def expand(value: Any) -> Any:
     """The inverse of `pack`: every table back into its list or mapping of records."""
     if isinstance(value, Mapping):
+        if set(value) == {PLAIN}:
+            return {key: expand(item) for key, item in value[PLAIN].items()}
         if is_table(value):
             return _records(value[COLUMNS], value.get(KEY), value[ROWS])
         return {key: expand(item) for key, item in value.items()}
@@ -103,10 +107,9 @@ class _Packer:
         if known is not _ABSENT:
             return known
         if isinstance(value, dict):
-            if is_table(value):
-                raise ValueError(f"a record with exactly the keys {sorted(value)} reads as a table; "
-                                 "it cannot be packed")
             plain: Any = {str(key): self.pack(item) for key, item in value.items()}
+            if is_table(value) or set(value) == {PLAIN}:
+                plain = {PLAIN: plain}
         else:
             plain = [self.pack(item) for item in value]
         group = _group(list(value) if isinstance(value, tuple) else value)

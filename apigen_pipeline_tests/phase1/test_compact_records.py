@@ -73,15 +73,19 @@ def test_what_a_table_would_not_shorten_or_could_not_name_stays_plain():
     assert pack(orders)["columns"] == ["id", "options", "price"] and expand(pack(orders)) == orders
 
 
-def test_a_record_shaped_like_a_table_is_refused_rather_than_misread():
-    with pytest.raises(ValueError, match="reads as a table"):
-        pack({"sheet": {"columns": ["a"], "rows": [[1]]}})
-    with pytest.raises(ValueError, match="reads as a table"):
-        pack([{"key": "a", "columns": [], "rows": []}])
+def test_a_record_shaped_like_a_table_or_an_escape_is_escaped_and_reads_back_as_itself():
+    for value in ({"sheet": {"columns": ["a"], "rows": [[1]]}},
+                  [{"key": "a", "columns": [], "rows": []}],
+                  {"#plain": {"columns": ["a"], "rows": []}},
+                  {"#plain": 5},
+                  {"#plain": {"#plain": {}}}):
+        packed = pack(value)
+        assert expand(packed) == value and expand(json.loads(dumps(packed))) == value
+    assert pack({"sheet": {"columns": ["a"], "rows": [[1]]}}) == {"sheet": {"#plain": {"columns": ["a"], "rows": [[1]]}}}
 
 
 _SCALARS = [0, 1, -2.5, 3.0, True, False, None, "", "x", "a.b", "#", "columns", "key", "rows", "name"]
-_NAMES = ["id", "name", "a", "b.c", "#", "key", "rows", "columns", "opts", "price", "dates"]
+_NAMES = ["id", "name", "a", "b.c", "#", "#plain", "key", "rows", "columns", "opts", "price", "dates"]
 
 
 def _schema(rng: random.Random, depth: int) -> dict[str, object]:
@@ -130,14 +134,17 @@ def _random_json(rng: random.Random, depth: int) -> object:
 
 def _has_table_shape(value: object) -> bool:
     if isinstance(value, dict):
-        return set(value) in ({"columns", "rows"}, {"columns", "rows", "key"}) or any(
+        return set(value) in ({"columns", "rows"}, {"columns", "rows", "key"}, {"#plain"}) or any(
             _has_table_shape(v) for v in value.values())
     return isinstance(value, list) and any(_has_table_shape(v) for v in value)
 
 
 def _shapes(packed: object, counts: Counter) -> Counter:
     """How often each table feature occurs in a packed value."""
-    if isinstance(packed, dict):
+    if isinstance(packed, dict) and set(packed) == {"#plain"}:  # an escaped mapping: its values only
+        for item in packed["#plain"].values():
+            _shapes(item, counts)
+    elif isinstance(packed, dict):
         if is_table(packed):
             columns = packed["columns"]
             counts["table"] += 1
@@ -154,19 +161,15 @@ def _shapes(packed: object, counts: Counter) -> Counter:
     return counts
 
 
-def test_random_json_round_trips_or_is_refused_for_a_table_shape():
+def test_random_json_round_trips():
     rng = random.Random(13)
     counts: Counter = Counter()
     for _ in range(1000):
         value = _random_json(rng, 5)
-        try:
-            packed = pack(value)
-        except ValueError:
-            counts["refused"] += 1
-            assert _has_table_shape(value)
-            continue
+        packed = pack(value)
+        counts["escaped"] += _has_table_shape(value)
         assert expand(packed) == value
         assert _in_order(expand(json.loads(dumps(packed)))) == _in_order(json.loads(dumps(value)))
         _shapes(packed, counts)
     # Every feature was exercised (counted in packed values; header columns' inner tables are not counted).
-    assert min(counts.values()) >= 50 and counts["refused"] < 500, counts
+    assert min(counts.values()) >= 50, counts
