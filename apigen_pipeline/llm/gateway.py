@@ -465,7 +465,8 @@ class LLMGateway:
         if key in refused:  # the same request twice in one call is refused once
             self.stats.for_route(request.role, route).cache_hits += 1
             return refused[key].model_copy(update={"from_cache": True})
-        too_long = await self._overflow(route.target, estimate_request_tokens(request), request.sampling.max_tokens)
+        too_long = await self._overflow(route.target, estimate_request_tokens(request), request.sampling.max_tokens,
+                                        self._state())
         if too_long is None:
             return None
         refused[key] = self._record_not_sent(request, context, route, key, self.stats.for_route(request.role, route),
