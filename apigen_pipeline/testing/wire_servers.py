@@ -554,6 +554,10 @@ class WireServer:
         except json.JSONDecodeError:
             self.send_error_reply(handler, WireReply.http_error(400, "the request body is not valid JSON"))
             return
+        unknown = sorted(set(body) - self.body_fields) if isinstance(body, dict) and self.body_fields else []
+        if unknown:  # as the providers do: a misspelt or SDK-only keyword in the body is a 400, never ignored
+            self.send_error_reply(handler, WireReply.http_error(400, self.unknown_field_message(unknown[0])))
+            return
         presented = self.presented_key(handler.headers)
         matched = None if self._expected_api_key is None else presented == self._expected_api_key
         with self._lock:
@@ -585,6 +589,12 @@ class WireServer:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    # The request body's top-level fields the provider accepts (empty: any).
+    body_fields: frozenset[str] = frozenset()
+
+    def unknown_field_message(self, field: str) -> str:
+        return f"{field}: Extra inputs are not permitted"
 
     def handle_get(self, handler: _Handler) -> None:
         """Metadata endpoints (none here; see `OpenAIWireServer`). Not recorded as requests."""
@@ -686,6 +696,15 @@ class OpenAIWireServer(WireServer):
     """Speaks `POST /v1/chat/completions` (and `/chat/completions`) like OpenAI and compatible servers."""
 
     paths = ("/v1/chat/completions", "/chat/completions")
+    body_fields = frozenset({
+        "model", "messages", "temperature", "top_p", "n", "stream", "stream_options", "stop", "max_tokens",
+        "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
+        "user", "tools", "tool_choice", "parallel_tool_calls", "response_format", "seed", "service_tier", "store",
+        "metadata", "reasoning_effort", "modalities", "audio", "prediction", "web_search_options",
+        "prompt_cache_key", "safety_identifier", "verbosity", "functions", "function_call"})
+
+    def unknown_field_message(self, field: str) -> str:
+        return f"Unrecognized request argument supplied: {field}"
 
     def __init__(self, responder: Responder | None = None, *, max_model_len: int | None = None,
                  n_ctx: int | None = None, **options: Any):
@@ -779,6 +798,10 @@ class AnthropicWireServer(WireServer):
     """Speaks `POST /v1/messages` like Anthropic."""
 
     paths = ("/v1/messages",)
+    body_fields = frozenset({
+        "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream", "temperature",
+        "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
+        "context_management"})
 
     def presented_key(self, headers: Mapping[str, str]) -> str | None:
         # The classic header is x-api-key; SDK 2.x sends the key as a bearer token instead.

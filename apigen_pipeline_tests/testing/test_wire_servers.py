@@ -107,6 +107,20 @@ def test_unknown_path_is_404_and_not_recorded():
     assert server.request_count == 0
 
 
+@pytest.mark.parametrize(("server_type", "path", "message"), [
+    (OpenAIWireServer, "/v1/chat/completions", "Unrecognized request argument supplied: extra_body"),
+    (AnthropicWireServer, "/v1/messages", "extra_body: Extra inputs are not permitted"),
+])
+def test_a_body_field_the_provider_does_not_know_is_a_400_as_the_provider_answers_it(server_type, path, message):
+    # An SDK-only keyword (`extra_body`) posted as a field of the body: the real APIs refuse it.
+    with server_type() as server:
+        status, _, raw = post(server, path, chat_body(max_tokens=16, extra_body={"temperature": 0.0}))
+        accepted, _, _ = post(server, path, chat_body(max_tokens=16, temperature=0.0))
+    error = json.loads(raw)["error"]
+    assert (status, error["type"], error["message"]) == (400, "invalid_request_error", message)
+    assert accepted == 200 and server.request_count == 1
+
+
 def test_a_failing_responder_is_a_500_not_a_hang():
     def broken(body: dict, call_index: int) -> WireReply:
         raise KeyError("oops")

@@ -26,13 +26,6 @@ from apigen_pipeline.llm.sdk_common import classify_sdk_error, detail_scrubber, 
 from apigen_pipeline.llm.types import LLMRequest
 
 
-def batch_params(request: LLMRequest, model: str) -> tuple[dict[str, Any], bool]:
-    """`messages.create` keyword arguments as one request's batch params: `extra_body` is part of the body."""
-    params, wrapped = messages_create_params(request, model)
-    extra = params.pop("extra_body", {})
-    return {**params, **extra}, wrapped
-
-
 class AnthropicBatchAPI:
     def __init__(self, target: ModelRef):
         api_key = api_key_for(target, "ANTHROPIC_BASE_URL")
@@ -43,7 +36,7 @@ class AnthropicBatchAPI:
                                                 timeout=sdk_timeout(self._sdk, target.timeout_s))
 
     async def submit(self, items: Sequence[tuple[str, LLMRequest]], model: str, submission_id: str) -> str:
-        requests = [{"custom_id": custom_id, "params": batch_params(request, model)[0]} for custom_id, request in items]
+        requests = [{"custom_id": custom_id, "params": messages_create_params(request, model)[0]} for custom_id, request in items]
         try:
             batch = await self._client.messages.batches.create(requests=requests)
         except Exception as exc:  # noqa: BLE001 - every SDK failure must come out classified
@@ -100,7 +93,7 @@ class AnthropicBatchAPI:
             return ItemOutcome(problem=self._scrub(f"batch item {result.type}" + (f": {detail}" if detail else "")))
         schema_tool = request.response_schema_name if request.response_schema is not None else None
         try:
-            reply = llm_response_from_message(result.message.to_dict(), schema_tool, batch_params(request, model)[1])
+            reply = llm_response_from_message(result.message.to_dict(), schema_tool, messages_create_params(request, model)[1])
         except ProviderError as exc:
             return ItemOutcome(problem=f"batch item unreadable: {exc}")
         return ItemOutcome(response=reply)

@@ -113,7 +113,8 @@ def _limit_cache_breakpoints(tools: list[dict[str, Any]], system: list[dict[str,
 
 
 def messages_create_params(request: LLMRequest, model: str) -> tuple[dict[str, Any], bool]:
-    """Keyword arguments for `messages.create`, and whether the schema tool wraps a non-object value."""
+    """The Messages API request body as posted (`POST /v1/messages`, also a batch item's `params`), and
+    whether the schema tool wraps a non-object value."""
     system, turns = anthropic_system_and_messages(request.messages)
     tools: list[dict[str, Any]] = [
         {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
@@ -145,7 +146,7 @@ def messages_create_params(request: LLMRequest, model: str) -> tuple[dict[str, A
     for field in ("temperature", "top_p"):  # Anthropic has no seed
         value = getattr(request.sampling, field)
         if value is not None:
-            params.setdefault("extra_body", {})[field] = value  # SDK 2.x has no such keyword; the API takes it
+            params[field] = value
     return params, wrapped
 
 
