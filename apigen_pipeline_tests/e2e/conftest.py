@@ -10,6 +10,7 @@ import yaml
 
 from apigen_pipeline.config import load_pipeline_config
 from apigen_pipeline.definitions import build_definitions
+from apigen_pipeline.simulated.rates import Phase1SimulationRates
 from apigen_pipeline_tests.support.dagster_server import (
     IN_PROCESS_RUN_CONFIG,
     PROJECT_ROOT,
@@ -23,6 +24,8 @@ BATCH_START_DATE = "2026-10-01"  # before the default: the backfill test sweeps 
 # Runs tagged with it execute one at a time: how the backfill test interrupts a backfill halfway.
 THROTTLE_TAG = "apigen/e2e_throttle"
 
+SIMULATED_GENERATOR_WITHOUT_MISTAKES = Phase1SimulationRates.none().model_dump(mode="json")
+
 # Small on purpose: these tests prove orchestration through the UI and GraphQL (runs, backfills, pools,
 # metadata), not yields; the stages' behaviour is covered by the in-process tests.
 E2E_CONFIG = {
@@ -32,6 +35,9 @@ E2E_CONFIG = {
     "phase1": {"max_feedback_rounds": {DOMAIN: 1}},
     "phase2": {"attempts_per_blueprint": 1, "best_of_n": 2},
     "evaluation": {"k": 1, "max_tasks": 1},
+    # The simulated generator without its blueprint mistakes (transport and format faults stay): two contexts
+    # must give accepted blueprints for any prompt text, since the simulator's draws are seeded by the text.
+    "simulated_phase1": SIMULATED_GENERATOR_WITHOUT_MISTAKES,
 }
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from apigen_pipeline.simulated.rates import Phase1SimulationRates, Phase2SimulationRates
 from apigen_pipeline.warehouse import Warehouse
 from apigen_pipeline.warehouse.storage import StorageSettings, close_shared_lakes
 from apigen_pipeline_tests.partition_content import partition_hashes
@@ -67,6 +68,10 @@ def cluster(tmp_path_factory):
             "export": {"target": f"s3://{BUCKET}/exports"},
             # pass^k in `apigen run` too: the launcher materializes the whole graph, evaluation included.
             "evaluation": {"enabled": True},
+            # Every domain must end with trajectories to compare, for any prompt text (the simulator's
+            # draws are seeded by it): the simulated roles make none of their scripted mistakes here.
+            "simulated_phase1": Phase1SimulationRates.none().model_dump(mode="json"),
+            "simulated_phase2": Phase2SimulationRates.none().model_dump(mode="json"),
         }))
         setup = cluster.machine("setup")
         init = cluster.run(setup, [sys.executable, "-m", "apigen_pipeline.warehouse.lake_setup", "init"])
