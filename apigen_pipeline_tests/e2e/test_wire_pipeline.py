@@ -284,15 +284,15 @@ def test_the_servers_prompt_cache_hits_are_stored_per_request_and_priced(wire_ru
     stored = {role: int(rows["cached_input_tokens"].sum()) for role, rows in openai.groupby("role")}
     expected = cache_reads_by_rule(wire_run.openai_requests)
     assert stored == {role: expected[role] for role in stored}, (stored, expected)
-    # Something to compare, so the check checks reading, not only zeros. Which roles hit depends on the run:
-    # the agent's long static prefix always does; a generator only when a repair re-sends its first ask.
-    assert stored.get("agent", 0) > 0, stored
+    # Something to compare, so the check checks reading, not only zeros. Which role hits depends on the
+    # draws (seeded by the prompt text): the mock domain's agent prefix is below OpenAI's minimum, so the
+    # hits come from re-sent prefixes, such as a repair re-sending the generator's whole first ask.
+    assert sum(stored.values()) > 0, stored
     # Priced: a cached token at the model's cached-input price, the rest at the input price.
     expected_usd = [cost_of(Usage(input_tokens=row.input_tokens, cached_input_tokens=row.cached_input_tokens,
                                   output_tokens=row.output_tokens), row.model, DEFAULT_PRICES).usd
                     for row in openai.itertuples()]
     assert list(openai["cost_usd"]) == pytest.approx(expected_usd)
-    assert (openai["cached_input_tokens"] > 0).any()
     # The mock domain's judge prompts stay below Anthropic's minimum before the breakpoint (see
     # llm/test_prompt_cache_wire.py for Anthropic's reads and writes); OpenAI never bills a write.
     assert (openai["cache_write_input_tokens"] == 0).all()
