@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from apigen_pipeline.simulated.rates import Phase1SimulationRates
+
 MOCK = {"name": "mockshop", "plugin": "apigen_pipeline_tests.mock_domain:plugin"}
-# Small on purpose: these tests prove the command line, not yields.
+# Small on purpose: these tests prove the command line, not yields. Two contexts must still give accepted
+# blueprints for any prompt text (the simulator's draws are seeded by it): the simulated generator makes none
+# of its scripted blueprint mistakes here (format and transport faults stay).
 SMALL = {"sampling": {"contexts_per_partition": 2}, "phase1": {"max_feedback_rounds": {"mockshop": 1}},
-         "phase2": {"attempts_per_blueprint": 1, "best_of_n": 2}, "evaluation": {"k": 1, "max_tasks": 1}}
+         "phase2": {"attempts_per_blueprint": 1, "best_of_n": 2}, "evaluation": {"k": 1, "max_tasks": 1},
+         "simulated_phase1": Phase1SimulationRates.none().model_dump(mode="json")}
 
 
 @dataclass(frozen=True)
