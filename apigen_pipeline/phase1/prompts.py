@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -140,21 +139,15 @@ def packs_records(version: str) -> bool:
 _EXAMPLE_FIELDS = {"instruction", "actions", "outputs"}  # an example as the blueprint it shows (v3 on)
 
 
-_PACKED: OrderedDict[str, Any] = OrderedDict()
-
-
 def packed_records(records: Any) -> Any:
     """`compact_records.pack(records)`, remembered by content for the last few hundred record sets: a context's
     records recur in its generator rounds and in every judge round. Callers must not change the result."""
-    key = dumps(records)
-    packed = _PACKED.get(key)
-    if packed is None:
-        packed = _PACKED[key] = pack(records)
-        if len(_PACKED) > 512:
-            _PACKED.popitem(last=False)
-    else:
-        _PACKED.move_to_end(key)
-    return packed
+    return _packed_json(dumps(records))
+
+
+@lru_cache(maxsize=512)  # thread-safe, unlike a hand-kept ordered dict
+def _packed_json(records_json: str) -> Any:
+    return pack(json.loads(records_json))
 
 
 def policy_view(excerpts: Sequence[PolicyExcerpt], version: str) -> list[Any]:
