@@ -96,16 +96,21 @@ def test_a_simulated_run_with_another_seed_or_rate_does_not_replay_the_old_answe
 def test_the_simulated_identity_ignores_what_does_not_change_answers():
     assert SimulatedBackend().cache_identity(LLMSettings()) == \
         SimulatedBackend().cache_identity(LLMSettings(simulated_latency_s=0.5, max_concurrency=3))
+def batch_generator_settings(server: OpenAIWireServer, **waits: float) -> LLMSettings:
+    """The generator through the server's batch API (key in APIGEN_BATCH_TEST_KEY), polled every 50 ms."""
+    ref = ModelRef(provider="openai", model="gpt-4o", base_url=server.base_url,
+                   api_key_env="APIGEN_BATCH_TEST_KEY", batch=True)
+    return LLMSettings(backend_override="configured", roles=RoleModels(generator=ref), batch_poll_interval_s=0.05,
+                       **waits)
+
+
 def test_a_provider_batch_still_pending_puts_the_step_up_for_retry_after_the_configured_wait(tmp_path, monkeypatch):
     monkeypatch.setenv("APIGEN_BATCH_TEST_KEY", "sk-test")
     warehouse = Warehouse(tmp_path / "w.duckdb")
     with OpenAIWireServer() as server, RequestLog(warehouse, background=False) as log:
         endpoints = mount_batches(server, completion_delay_s=60)
-        ref = ModelRef(provider="openai", model="gpt-4o", base_url=server.base_url,
-                       api_key_env="APIGEN_BATCH_TEST_KEY", batch=True)
-        settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=ref),
-                               batch_max_wait_s=0.2, batch_poll_interval_s=0.05, batch_retry_wait_s=42,
-                               batch_max_step_retries=7)
+        settings = batch_generator_settings(server, batch_max_wait_s=0.2, batch_retry_wait_s=42,
+                                            batch_max_step_retries=7)
         client = BoundClient(LLMGateway(settings, log, batch_store=BatchStore(warehouse)), CONTEXT)
         with pytest.raises(dg.RetryRequested) as caught:
             client.complete_many(requests(2))
@@ -121,11 +126,8 @@ def test_a_step_waiting_on_a_provider_batch_retries_outside_its_pool_and_resumes
     warehouse = Warehouse(tmp_path / "w.duckdb")
     with OpenAIWireServer() as server:
         endpoints = mount_batches(server, completion_delay_s=1.5)
-        ref = ModelRef(provider="openai", model="gpt-4o", base_url=server.base_url,
-                       api_key_env="APIGEN_BATCH_TEST_KEY", batch=True)
-        settings = LLMSettings(backend_override="configured", roles=RoleModels(generator=ref),
-                               batch_max_wait_s=0.3, batch_poll_interval_s=0.05, batch_retry_wait_s=0.5,
-                               batch_max_step_retries=10)
+        settings = batch_generator_settings(server, batch_max_wait_s=0.3, batch_retry_wait_s=0.5,
+                                            batch_max_step_retries=10)
 
         @dg.asset(pool="llm_api")
         def generated() -> int:
